@@ -1,0 +1,2 @@
+//! Applications that run inside a netns and print what their Linux counterparts print.
+pub mod ping;

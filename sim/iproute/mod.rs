@@ -1,0 +1,114 @@
+//! iproute2's text, both ways: command lines users paste (`ip route add ...`, `ip neigh add ...`,
+//! `sysctl -w ...`) parsed into typed commands, and tables printed exactly as `ip route`,
+//! `ip addr`, `ip neigh` and `route -n` print them. No state: the netns applies commands.
+
+mod parse;
+mod show;
+
+pub use parse::{parse_command, parse_mac, parse_neigh, parse_route, ParseError};
+pub use show::{format_addr, format_neigh, format_route, format_route_n};
+
+use crate::netns::fib::{Ipv4Net, RouteType};
+use crate::netns::neigh::NudState;
+use std::net::Ipv4Addr;
+
+/// A route as written on an `ip route add|replace|del` line, before it is checked against the
+/// netns (device names unresolved; unset fields take iproute2's or the kernel's default).
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub struct RouteSpec {
+    pub rtype: RouteType,
+    pub dst: Ipv4Net,
+    pub tos: u8,
+    pub gateway: Option<Ipv4Addr>,
+    pub dev: Option<String>,
+    /// None: iproute2's default, `boot` (3).
+    pub proto: Option<u8>,
+    /// None: iproute2 picks it (R1.7): link for gatewayless unicast, host for local, ...
+    pub scope: Option<u8>,
+    pub prefsrc: Option<Ipv4Addr>,
+    pub metric: Option<u32>,
+    pub onlink: bool,
+    /// None: main (local for `local`/`broadcast` types, as iproute2 does).
+    pub table: Option<u32>,
+}
+
+/// An `ip neigh add|replace|del` line.
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub struct NeighSpec {
+    pub ip: Ipv4Addr,
+    pub dev: String,
+    pub lladdr: Option<[u8; 6]>,
+    /// `nud STATE`; iproute2 defaults to PERMANENT.
+    pub state: NudState,
+}
+
+/// One configuration command, as a by-hand lab would type it.
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub enum Command {
+    RouteAdd(RouteSpec),
+    RouteAppend(RouteSpec),
+    RouteReplace(RouteSpec),
+    RouteDel(RouteSpec),
+    NeighAdd(NeighSpec),
+    NeighReplace(NeighSpec),
+    NeighDel { ip: Ipv4Addr, dev: String },
+    /// `ip addr add A/len dev D`
+    AddrAdd { dev: String, addr: Ipv4Addr, len: u8 },
+    AddrDel { dev: String, addr: Ipv4Addr, len: u8 },
+    /// `ip link set DEV [up|down] [mtu N] [address MAC]`
+    LinkSet {
+        dev: String,
+        up: Option<bool>,
+        mtu: Option<u32>,
+        address: Option<[u8; 6]>,
+    },
+    /// `sysctl -w net.ipv4.conf.all.rp_filter=2`, `sysctl net.ipv4.ip_forward=1`, or
+    /// `echo 1 > /proc/sys/net/ipv4/conf/tap1/proxy_arp`; key in dotted form.
+    Sysctl { key: String, value: String },
+}
+
+/// Link kinds as `ip addr` distinguishes them.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum LinkKind {
+    Loopback,
+    Ether,
+    /// ipip fallback device (`link/ipip 0.0.0.0 brd 0.0.0.0`).
+    Ipip,
+}
+
+/// An address as `ip addr` prints it.
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub struct AddrView {
+    pub addr: Ipv4Addr,
+    pub len: u8,
+    pub scope: u8,
+    /// Explicit `brd`, only when it was given (`ip addr add` without `brd` shows none).
+    pub brd: Option<Ipv4Addr>,
+}
+
+/// A device as `ip addr` prints it.
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub struct LinkView {
+    pub ifindex: u32,
+    pub name: String,
+    pub kind: LinkKind,
+    /// veth: the peer's ifindex (`eth0@if5`); ipip: prints `@NONE`.
+    pub peer_ifindex: Option<u32>,
+    /// veth: the peer's netns name when it is another netns (`link-netns pod1`).
+    pub link_netns: Option<String>,
+    pub admin_up: bool,
+    /// Carrier (LOWER_UP).
+    pub carrier: bool,
+    pub mtu: u32,
+    pub mac: [u8; 6],
+    pub addrs: Vec<AddrView>,
+}
+
+/// A neighbour entry as `ip neigh` prints it.
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub struct NeighView {
+    pub ip: Ipv4Addr,
+    pub dev: String,
+    pub lladdr: Option<[u8; 6]>,
+    pub state: NudState,
+}

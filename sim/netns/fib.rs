@@ -1,0 +1,316 @@
+//! The FIB: local and main routing tables, longest-prefix match, route types and scopes.
+
+use std::collections::BTreeMap;
+use std::net::Ipv4Addr;
+
+/// Table ids as in `include/uapi/linux/rtnetlink.h`.
+pub const RT_TABLE_MAIN: u32 = 254;
+pub const RT_TABLE_LOCAL: u32 = 255;
+
+/// Route scopes (`rtm_scope`).
+pub const RT_SCOPE_UNIVERSE: u8 = 0;
+pub const RT_SCOPE_SITE: u8 = 200;
+pub const RT_SCOPE_LINK: u8 = 253;
+pub const RT_SCOPE_HOST: u8 = 254;
+pub const RT_SCOPE_NOWHERE: u8 = 255;
+
+/// Route protocols (`rtm_protocol`).
+pub const RTPROT_KERNEL: u8 = 2;
+pub const RTPROT_BOOT: u8 = 3;
+pub const RTPROT_STATIC: u8 = 4;
+pub const RTPROT_BIRD: u8 = 12;
+
+/// An IPv4 prefix, always stored with its host bits cleared.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Debug)]
+pub struct Ipv4Net {
+    pub addr: Ipv4Addr,
+    pub len: u8,
+}
+
+impl Ipv4Net {
+    /// A prefix; host bits are cleared, as the kernel does for `ip route add 10.1.2.3/24`.
+    pub fn new(addr: Ipv4Addr, len: u8) -> Self {
+        let len = len.min(32);
+        Ipv4Net {
+            addr: Ipv4Addr::from(u32::from(addr) & mask(len)),
+            len,
+        }
+    }
+    pub fn host(addr: Ipv4Addr) -> Self {
+        Ipv4Net { addr, len: 32 }
+    }
+    pub fn contains(&self, ip: Ipv4Addr) -> bool {
+        u32::from(ip) & mask(self.len) == u32::from(self.addr)
+    }
+    pub fn netmask(&self) -> Ipv4Addr {
+        Ipv4Addr::from(mask(self.len))
+    }
+    pub fn broadcast(&self) -> Ipv4Addr {
+        Ipv4Addr::from(u32::from(self.addr) | !mask(self.len))
+    }
+}
+
+/// The netmask for a prefix length.
+pub fn mask(len: u8) -> u32 {
+    if len == 0 {
+        0
+    } else {
+        u32::MAX << (32 - len.min(32))
+    }
+}
+
+/// Route types (`rtm_type`) that change what happens to a packet (R1 table in §1.2).
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Debug)]
+pub enum RouteType {
+    Unicast,
+    Local,
+    Broadcast,
+    Blackhole,
+    Unreachable,
+    Prohibit,
+    Throw,
+}
+
+impl RouteType {
+    /// The word iproute2 prints and parses.
+    pub fn name(self) -> &'static str {
+        match self {
+            RouteType::Unicast => "unicast",
+            RouteType::Local => "local",
+            RouteType::Broadcast => "broadcast",
+            RouteType::Blackhole => "blackhole",
+            RouteType::Unreachable => "unreachable",
+            RouteType::Prohibit => "prohibit",
+            RouteType::Throw => "throw",
+        }
+    }
+}
+
+/// Index of a device within its netns (the ifindex).
+pub type Ifindex = u32;
+
+/// One route (one fib alias).
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub struct Route {
+    pub table: u32,
+    pub dst: Ipv4Net,
+    pub rtype: RouteType,
+    pub tos: u8,
+    pub gateway: Option<Ipv4Addr>,
+    pub dev: Option<Ifindex>,
+    pub proto: u8,
+    pub scope: u8,
+    pub prefsrc: Option<Ipv4Addr>,
+    /// `priority`; absent prints nothing, like the kernel's 0.
+    pub metric: u32,
+    pub onlink: bool,
+    /// Internal nexthop scope (R1.8): host for `dev` routes, link for onlink/connected gateways.
+    pub nh_scope: u8,
+}
+
+impl Route {
+    /// True if the route resolves lookups (the others fail them with an error).
+    pub fn is_error_type(&self) -> bool {
+        matches!(
+            self.rtype,
+            RouteType::Blackhole | RouteType::Unreachable | RouteType::Prohibit | RouteType::Throw
+        )
+    }
+}
+
+/// What a lookup wants (the `flowi4` fields that matter here).
+#[derive(Clone, Copy, Debug)]
+pub struct Flow {
+    pub daddr: Ipv4Addr,
+    pub tos: u8,
+    /// Required output device (`ping -I`, reverse-path checks with an oif).
+    pub oif: Option<Ifindex>,
+    /// Minimum route scope (`flowi4_scope`): gateway validation asks for link or narrower.
+    pub scope: u8,
+}
+
+impl Default for Flow {
+    fn default() -> Self {
+        Flow {
+            daddr: Ipv4Addr::UNSPECIFIED,
+            tos: 0,
+            oif: None,
+            scope: RT_SCOPE_UNIVERSE,
+        }
+    }
+}
+
+impl Default for Ipv4Net {
+    fn default() -> Self {
+        Ipv4Net::new(Ipv4Addr::UNSPECIFIED, 0)
+    }
+}
+
+/// A routing table: prefixes in a map keyed by (len desc, addr) so LPM walks longest first.
+#[derive(Clone, Debug, Default)]
+pub struct Table {
+    /// Aliases per prefix, kept sorted by (TOS desc, metric asc), then insertion order.
+    routes: BTreeMap<(u8, u32), Vec<Route>>,
+    /// Prefix lengths present, longest first, so lookups probe only those.
+    lens: Vec<u8>,
+}
+
+impl Table {
+    fn key(net: Ipv4Net) -> (u8, u32) {
+        (net.len, u32::from(net.addr))
+    }
+
+    /// Inserts an alias. `append` puts it after equal (tos, metric) aliases; otherwise it goes first
+    /// among them (what `ip route add` and the kernel's `fib_table_insert` do with NLM_F_CREATE).
+    pub fn insert(&mut self, r: Route, append: bool) {
+        let v = self.routes.entry(Self::key(r.dst)).or_default();
+        let pos = v
+            .iter()
+            .position(|o| {
+                (o.tos, std::cmp::Reverse(o.metric)) < (r.tos, std::cmp::Reverse(r.metric))
+                    || (!append && o.tos == r.tos && o.metric == r.metric)
+            })
+            .unwrap_or(v.len());
+        v.insert(pos, r);
+        self.reindex();
+    }
+
+    fn reindex(&mut self) {
+        let mut lens: Vec<u8> = self.routes.keys().map(|(l, _)| *l).collect();
+        lens.sort_unstable_by(|a, b| b.cmp(a));
+        lens.dedup();
+        self.lens = lens;
+    }
+
+    /// The first alias at exactly this prefix with this tos and metric (for `add`'s EEXIST
+    /// and for `replace`/`del`).
+    pub fn find_exact(&self, dst: Ipv4Net, tos: u8, metric: u32) -> Option<&Route> {
+        self.routes
+            .get(&Self::key(dst))
+            .and_then(|v| v.iter().find(|r| r.tos == tos && r.metric == metric))
+    }
+
+    /// Removes the first alias matching the predicate at `dst`; returns it.
+    pub fn remove_first(&mut self, dst: Ipv4Net, pred: impl Fn(&Route) -> bool) -> Option<Route> {
+        let key = Self::key(dst);
+        let v = self.routes.get_mut(&key)?;
+        let i = v.iter().position(pred)?;
+        let r = v.remove(i);
+        if v.is_empty() {
+            self.routes.remove(&key);
+        }
+        self.reindex();
+        Some(r)
+    }
+
+    /// Removes every route matching the predicate (device down, address removed).
+    pub fn retain(&mut self, keep: impl Fn(&Route) -> bool) {
+        for v in self.routes.values_mut() {
+            v.retain(&keep);
+        }
+        self.routes.retain(|_, v| !v.is_empty());
+        self.reindex();
+    }
+
+    /// Longest-prefix match with backtracking (R1.2): the first alias at the longest prefix
+    /// that passes the TOS and oif checks wins; error types (blackhole, ...) win too and fail
+    /// the lookup in the caller.
+    pub fn lookup(&self, flow: &Flow) -> Option<&Route> {
+        let d = u32::from(flow.daddr);
+        for &len in &self.lens {
+            let Some(v) = self.routes.get(&(len, d & mask(len))) else {
+                continue;
+            };
+            for r in v {
+                if (r.tos != 0 && r.tos != flow.tos) || r.scope < flow.scope {
+                    continue;
+                }
+                if let Some(oif) = flow.oif {
+                    if !r.is_error_type() && r.dev != Some(oif) {
+                        continue;
+                    }
+                }
+                return Some(r);
+            }
+        }
+        None
+    }
+
+    /// Every route in trie order: by destination address, then prefix length, then alias order,
+    /// as `ip route show` lists them.
+    pub fn iter(&self) -> impl Iterator<Item = &Route> {
+        let mut keys: Vec<&(u8, u32)> = self.routes.keys().collect();
+        keys.sort_by_key(|(len, addr)| (*addr, *len));
+        keys.into_iter().flat_map(move |k| self.routes[k].iter())
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.routes.is_empty()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn r(dst: &str, len: u8, metric: u32, gw: Option<&str>) -> Route {
+        Route {
+            table: RT_TABLE_MAIN,
+            dst: Ipv4Net::new(dst.parse().unwrap(), len),
+            rtype: RouteType::Unicast,
+            tos: 0,
+            gateway: gw.map(|g| g.parse().unwrap()),
+            dev: Some(2),
+            proto: RTPROT_BOOT,
+            scope: RT_SCOPE_UNIVERSE,
+            prefsrc: None,
+            metric,
+            onlink: false,
+            nh_scope: RT_SCOPE_LINK,
+        }
+    }
+
+    #[test]
+    fn longest_prefix_then_lowest_metric_wins() {
+        // R1.2: `10.1.0.0/16 via .2 metric 100` and `via .3 metric 50` -> via .3.
+        let mut t = Table::default();
+        t.insert(r("0.0.0.0", 0, 0, Some("192.0.2.1")), false);
+        t.insert(r("10.1.0.0", 16, 100, Some("192.0.2.2")), false);
+        t.insert(r("10.1.0.0", 16, 50, Some("192.0.2.3")), false);
+        let flow = Flow {
+            daddr: "10.1.2.3".parse().unwrap(),
+            ..Flow::default()
+        };
+        assert_eq!(t.lookup(&flow).unwrap().gateway, Some("192.0.2.3".parse().unwrap()));
+        let flow = Flow {
+            daddr: "10.2.0.1".parse().unwrap(),
+            ..Flow::default()
+        };
+        assert_eq!(t.lookup(&flow).unwrap().gateway, Some("192.0.2.1".parse().unwrap()));
+    }
+
+    #[test]
+    fn oif_restricted_lookup_backtracks_to_shorter_prefix() {
+        let mut t = Table::default();
+        let mut a = r("10.0.0.0", 8, 0, None);
+        a.dev = Some(3);
+        t.insert(a, false);
+        t.insert(r("0.0.0.0", 0, 0, Some("192.0.2.1")), false);
+        let flow = Flow {
+            daddr: "10.9.9.9".parse().unwrap(),
+            oif: Some(2),
+            ..Flow::default()
+        };
+        assert_eq!(t.lookup(&flow).unwrap().dst.len, 0);
+    }
+
+    #[test]
+    fn iter_is_in_address_order() {
+        let mut t = Table::default();
+        t.insert(r("10.42.2.0", 24, 0, None), false);
+        t.insert(r("0.0.0.0", 0, 0, None), false);
+        t.insert(r("10.42.1.11", 32, 0, None), false);
+        let order: Vec<String> = t.iter().map(|r| r.dst.addr.to_string()).collect();
+        assert_eq!(order, ["0.0.0.0", "10.42.1.11", "10.42.2.0"]);
+    }
+}

@@ -1,0 +1,111 @@
+//! A network namespace: its FIB, neighbour table, sysctls, counters, and the per-netns state
+//! Linux keeps for IP IDs and ICMP rate limits. Pure data; the stack in `crate::stack` drives it.
+
+pub mod fib;
+pub mod ident;
+pub mod neigh;
+
+use crate::dev::{DevConf, DevId};
+use crate::time::Instant;
+use std::collections::BTreeMap;
+use std::net::Ipv4Addr;
+
+/// Per-netns counters, named as `nstat` prints them.
+pub type Counters = BTreeMap<&'static str, u64>;
+
+/// An inet_peer's token bucket (shared by `ip_error()` and the ICMP limiter, R3.6), in ns.
+#[derive(Clone, Copy, Debug)]
+pub struct PeerBucket {
+    pub rate_tokens_ns: u64,
+    pub rate_last: Instant,
+}
+
+/// A network namespace.
+#[derive(Clone, Debug)]
+pub struct Netns {
+    pub name: String,
+    /// The host (node) this netns belongs to: itself for a host's root netns.
+    pub host: String,
+    /// Devices in ifindex order; `devs[0]` is lo.
+    pub devs: Vec<DevId>,
+    pub local: fib::Table,
+    pub main: fib::Table,
+    /// A user added routes to the local table (forces rp_filter's full check, R4.3).
+    pub custom_local_routes: bool,
+    pub neigh: neigh::NeighTable,
+    pub conf_all: DevConf,
+    pub conf_default: DevConf,
+    pub counters: Counters,
+    pub ident: ident::IpIdent,
+    pub peers: BTreeMap<Ipv4Addr, PeerBucket>,
+    /// Global ICMP limiter (`icmp_global_allow`): tokens in ns of credit, refilled 1/ms.
+    pub icmp_global_credit: u64,
+    pub icmp_global_stamp: Instant,
+    pub next_ifindex: u32,
+    /// ICMP sysctls.
+    pub icmp_ratelimit_ms: u64,
+    pub icmp_ratemask: u32,
+    pub icmp_errors_use_inbound_ifaddr: bool,
+    pub ip_default_ttl: u8,
+}
+
+impl Netns {
+    pub fn new(name: String, host: String, ident_key: u64, ident_seed: u64) -> Self {
+        Netns {
+            name,
+            host,
+            devs: Vec::new(),
+            local: fib::Table::default(),
+            main: fib::Table::default(),
+            custom_local_routes: false,
+            neigh: neigh::NeighTable::default(),
+            conf_all: DevConf::default(),
+            conf_default: DevConf::default(),
+            counters: Counters::new(),
+            ident: ident::IpIdent::new(ident_key, ident_seed),
+            peers: BTreeMap::new(),
+            icmp_global_credit: ICMP_MSGS_BURST,
+            icmp_global_stamp: Instant::ZERO,
+            next_ifindex: 1,
+            icmp_ratelimit_ms: 1000,
+            icmp_ratemask: 0x1818,
+            icmp_errors_use_inbound_ifaddr: false,
+            ip_default_ttl: 64,
+        }
+    }
+
+    pub fn count(&mut self, name: &'static str) {
+        *self.counters.entry(name).or_insert(0) += 1;
+    }
+
+    pub fn counter(&self, name: &str) -> u64 {
+        self.counters.get(name).copied().unwrap_or(0)
+    }
+
+    pub fn table(&self, id: u32) -> &fib::Table {
+        if id == fib::RT_TABLE_LOCAL {
+            &self.local
+        } else {
+            &self.main
+        }
+    }
+
+    pub fn table_mut(&mut self, id: u32) -> &mut fib::Table {
+        if id == fib::RT_TABLE_LOCAL {
+            &mut self.local
+        } else {
+            &mut self.main
+        }
+    }
+
+    /// `fib_lookup()` with the default rules: local table, then main (the default table is empty).
+    pub fn fib_lookup(&self, flow: &fib::Flow) -> Option<fib::Route> {
+        self.local
+            .lookup(flow)
+            .or_else(|| self.main.lookup(flow))
+            .copied()
+    }
+}
+
+/// `icmp_msgs_burst` (50 messages), and one message of credit is 1 ms at 1000 msgs/s.
+pub const ICMP_MSGS_BURST: u64 = 50;

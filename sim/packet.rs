@@ -1,0 +1,18 @@
+//! A packet in flight: its bytes plus the identity the simulator tracks it by.
+
+/// Which ping (application index) and echo sequence a packet belongs to, carried from the
+/// request to the reply and to any ICMP error it causes, so drops can be attributed.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Debug)]
+pub struct FlowTag {
+    pub app: u32,
+    pub seq: u16,
+}
+
+/// Bytes in flight. `data` is a whole frame on Ethernet wires, an IP packet elsewhere.
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub struct Pkt {
+    /// Journey id: unique per packet; kept across encapsulation, new for copies (flooding).
+    pub id: u64,
+    pub tag: Option<FlowTag>,
+    pub data: Vec<u8>,
+}

@@ -1,0 +1,277 @@
+//! Builds a world from a scenario, checking every name and address; an error names the file
+//! position of the offending string.
+
+use super::{DeviceKind, Expect, Scenario, Traffic};
+use crate::app::ping::PingSpec;
+use crate::dev::segment::Segment;
+use crate::dev::{DevId, DevKind, NsId};
+use crate::error::Error;
+use crate::iproute::{parse_command, parse_mac, parse_neigh, parse_route, Command};
+use crate::time::{Duration, Instant};
+use crate::world::{Change, Event, World};
+use rand::Rng;
+use std::collections::BTreeMap;
+use std::net::Ipv4Addr;
+
+/// A built scenario: the world, ready to run.
+pub struct Built {
+    pub world: World,
+    pub name: String,
+    /// Stop time, if the scenario sets one.
+    pub until: Option<Instant>,
+    /// For each traffic item, its ping's index in `world.pings` and its expectation.
+    pub expects: Vec<(usize, Option<Expect>)>,
+}
+
+/// 1-based line and column of the first occurrence of `"needle"` in the text.
+fn locate(text: &str, needle: &str) -> (usize, usize) {
+    let quoted = format!("\"{needle}\"");
+    let at = text.find(&quoted).or_else(|| text.find(needle));
+    match at {
+        Some(i) => {
+            let before = &text[..i];
+            let line = before.matches('\n').count() + 1;
+            let col = before.len() - before.rfind('\n').map_or(0, |p| p + 1) + 1;
+            (line, col)
+        }
+        None => (1, 1),
+    }
+}
+
+struct Ctx<'a> {
+    file: &'a str,
+    text: &'a str,
+}
+
+impl Ctx<'_> {
+    fn err(&self, needle: &str, msg: String) -> Error {
+        let (line, col) = locate(self.text, needle);
+        Error::Invalid {
+            file: self.file.to_string(),
+            line,
+            col,
+            msg,
+        }
+    }
+}
+
+fn parse_prefix(s: &str) -> Option<(Ipv4Addr, u8)> {
+    let (a, l) = s.split_once('/').unwrap_or((s, "32"));
+    let addr: Ipv4Addr = a.parse().ok()?;
+    let len: u8 = l.parse().ok().filter(|l| *l <= 32)?;
+    Some((addr, len))
+}
+
+/// True for sysctl keys that name a specific device.
+fn names_device(key: &str) -> bool {
+    let rest = key
+        .strip_prefix("net.ipv4.conf.")
+        .or_else(|| key.strip_prefix("net.ipv4.neigh."));
+    match rest.and_then(|r| r.rsplit_once('.')) {
+        Some((target, _)) => target != "all" && target != "default",
+        None => false,
+    }
+}
+
+/// Builds the world. `file` and `text` are for error positions.
+pub fn build(file: &str, text: &str, s: &Scenario) -> Result<Built, Error> {
+    let cx = Ctx { file, text };
+    let mut w = World::new(s.seed);
+    if let Some(m) = s.events_max {
+        w.engine.events_max = m;
+    }
+    let mut seg_ids = BTreeMap::new();
+    for seg in &s.segments {
+        if seg_ids.contains_key(&seg.name) {
+            return Err(cx.err(&seg.name, format!("segment \"{}\" is defined twice", seg.name)));
+        }
+        let delay = Duration::from_us(seg.delay_us.unwrap_or(50));
+        w.segments.push(Segment::new(seg.name.clone(), delay));
+        seg_ids.insert(seg.name.clone(), w.segments.len() - 1);
+    }
+    // Namespaces and their devices.
+    let mut ns_ids: Vec<NsId> = Vec::new();
+    for n in &s.netns {
+        if w.ns_by_name(&n.name).is_some() {
+            return Err(cx.err(&n.name, format!("netns \"{}\" is defined twice", n.name)));
+        }
+        let host = n.host.clone().unwrap_or_else(|| n.name.clone());
+        ns_ids.push(w.add_netns(&n.name, &host));
+    }
+    let sysctl = |w: &mut World, ns: NsId, kv: &str| -> Result<(), Error> {
+        let Some((k, v)) = kv.split_once('=') else {
+            return Err(cx.err(kv, format!("sysctl \"{kv}\": expected key=value")));
+        };
+        w.sysctl_set(ns, k.trim(), v.trim())
+            .map_err(|e| cx.err(kv, format!("sysctl \"{kv}\": {e}")))
+    };
+    for (n, &ns) in s.netns.iter().zip(&ns_ids) {
+        // Boot-time sysctls (all, default, ip_forward) come before the devices, so new devices
+        // inherit conf/default as they would on a real node.
+        for kv in n.sysctls.iter().filter(|kv| !names_device(kv)) {
+            sysctl(&mut w, ns, kv)?;
+        }
+        for d in &n.devices {
+            if w.dev_by_name(ns, &d.name).is_some() {
+                return Err(cx.err(&d.name, format!("netns \"{}\": device \"{}\" is defined twice", n.name, d.name)));
+            }
+            let mac = match &d.mac {
+                Some(m) => Some(parse_mac(m).map_err(|e| cx.err(m, format!("device \"{}\": {e}", d.name)))?),
+                None => None,
+            };
+            let kind = match &d.kind {
+                DeviceKind::Ipip => DevKind::Ipip,
+                DeviceKind::Nic { segment } => {
+                    let Some(&seg) = seg_ids.get(segment) else {
+                        return Err(cx.err(segment, format!("device \"{}/{}\": unknown segment \"{segment}\"", n.name, d.name)));
+                    };
+                    DevKind::Nic { segment: seg }
+                }
+                // The peer is linked once every device exists.
+                DeviceKind::Veth { .. } => DevKind::Veth { peer: usize::MAX },
+            };
+            let id = w.add_device(ns, &d.name, kind, mac, d.mtu);
+            w.devs[id].delay = Duration::from_us(d.delay_us.unwrap_or(match kind {
+                DevKind::Veth { .. } => 2,
+                _ => 0,
+            }));
+            if let DevKind::Nic { segment } = kind {
+                w.segments[segment].ports.push(id);
+            }
+        }
+    }
+    // Link veth peers, each side naming the other.
+    for (n, &ns) in s.netns.iter().zip(&ns_ids) {
+        for d in &n.devices {
+            let DeviceKind::Veth { peer } = &d.kind else {
+                continue;
+            };
+            let me = w.dev_by_name(ns, &d.name).unwrap_or(usize::MAX);
+            let p = resolve_dev(&w, peer).ok_or_else(|| cx.err(peer, format!("veth \"{}/{}\": unknown peer \"{peer}\" (expected netns/dev)", n.name, d.name)))?;
+            if !matches!(w.devs[p].kind, DevKind::Veth { .. }) {
+                return Err(cx.err(peer, format!("veth \"{}/{}\": peer \"{peer}\" is not a veth", n.name, d.name)));
+            }
+            let back = s
+                .netns
+                .iter()
+                .find(|m| m.name == w.ns[w.devs[p].ns].name)
+                .and_then(|m| m.devices.iter().find(|x| x.name == w.devs[p].name))
+                .map(|x| match &x.kind {
+                    DeviceKind::Veth { peer } => peer.clone(),
+                    _ => String::new(),
+                });
+            let me_name = format!("{}/{}", n.name, d.name);
+            if back.as_deref() != Some(me_name.as_str()) {
+                return Err(cx.err(peer, format!("veth \"{me_name}\": its peer \"{peer}\" must name \"{me_name}\" as its peer")));
+            }
+            w.devs[me].kind = DevKind::Veth { peer: p };
+        }
+    }
+    // Bring devices up and add addresses (in that order, so prefix routes are created).
+    for (n, &ns) in s.netns.iter().zip(&ns_ids) {
+        for d in &n.devices {
+            let id = w.dev_by_name(ns, &d.name).unwrap_or(usize::MAX);
+            if d.up {
+                w.link_up(id);
+            }
+            for a in &d.addrs {
+                let (addr, len) = parse_prefix(a).ok_or_else(|| cx.err(a, format!("device \"{}/{}\": \"{a}\" is not an IPv4 prefix (expected A.B.C.D/LEN)", n.name, d.name)))?;
+                w.addr_add(id, addr, len).map_err(|e| cx.err(a, format!("ip addr add {a} dev {}: {e}", d.name)))?;
+            }
+        }
+        for kv in n.sysctls.iter().filter(|kv| names_device(kv)) {
+            sysctl(&mut w, ns, kv)?;
+        }
+    }
+    for (n, &ns) in s.netns.iter().zip(&ns_ids) {
+        for r in &n.routes {
+            let spec = parse_route(r).map_err(|e| cx.err(r, format!("netns \"{}\": route \"{r}\": {e}", n.name)))?;
+            w.apply_command(ns, &Command::RouteAdd(spec))
+                .map_err(|e| cx.err(r, format!("netns \"{}\": ip route add {r}: {e}", n.name)))?;
+        }
+        for r in &n.neigh {
+            let spec = parse_neigh(r).map_err(|e| cx.err(r, format!("netns \"{}\": neigh \"{r}\": {e}", n.name)))?;
+            w.apply_command(ns, &Command::NeighAdd(spec))
+                .map_err(|e| cx.err(r, format!("netns \"{}\": ip neigh add {r}: {e}", n.name)))?;
+        }
+    }
+    // Captures.
+    match &s.capture {
+        None => {
+            for d in 0..w.devs.len() {
+                if !matches!(w.devs[d].kind, DevKind::Loopback) {
+                    w.enable_capture(d);
+                }
+            }
+        }
+        Some(list) => {
+            for c in list {
+                let d = resolve_dev(&w, c).ok_or_else(|| cx.err(c, format!("capture \"{c}\": no such device (expected netns/dev)")))?;
+                w.enable_capture(d);
+            }
+        }
+    }
+    // Changes.
+    for c in &s.changes {
+        let Some(ns) = w.ns_by_name(&c.netns) else {
+            return Err(cx.err(&c.netns, format!("change at {} ms: unknown netns \"{}\"", c.at_ms, c.netns)));
+        };
+        let cmd = parse_command(&c.cmd).map_err(|e| cx.err(&c.cmd, format!("change \"{}\": {e}", c.cmd)))?;
+        let at = Instant::ZERO + Duration::from_ms(c.at_ms);
+        w.changes.push(Change {
+            at,
+            ns,
+            cmd,
+            text: c.cmd.clone(),
+        });
+        let idx = w.changes.len() - 1;
+        w.engine.schedule_at(at, Event::Change { idx });
+    }
+    // Traffic.
+    let mut expects = Vec::new();
+    for t in &s.traffic {
+        let Traffic::Ping(p) = t;
+        let Some(ns) = w.ns_by_name(&p.from) else {
+            return Err(cx.err(&p.from, format!("ping: unknown netns \"{}\"", p.from)));
+        };
+        let dst: Ipv4Addr = p.to.parse().map_err(|_| cx.err(&p.to, format!("ping: \"{}\" is not an IPv4 address", p.to)))?;
+        if p.count == 0 {
+            return Err(cx.err(&p.from, "ping: count must be at least 1".to_string()));
+        }
+        if let Some(Expect::Drop { reason, at }) = &p.expect {
+            if crate::drop::DropReason::from_kernel_name(reason).is_none() {
+                return Err(cx.err(reason, format!("expect: unknown drop reason \"{reason}\"")));
+            }
+            if resolve_dev(&w, at).is_none() {
+                return Err(cx.err(at, format!("expect: no such device \"{at}\" (expected netns/dev)")));
+            }
+        }
+        let id = match p.id {
+            Some(id) => id,
+            None => w.engine.rng.gen(),
+        };
+        let app = w.add_ping(PingSpec {
+            ns,
+            dst,
+            count: p.count,
+            interval: Duration::from_ms(p.interval_ms),
+            start: Instant::ZERO + Duration::from_ms(p.start_ms),
+            size: p.size,
+            id,
+        });
+        expects.push((app, p.expect.clone()));
+    }
+    Ok(Built {
+        world: w,
+        name: s.name.clone().unwrap_or_else(|| "scenario".into()),
+        until: s.duration_ms.map(|ms| Instant::ZERO + Duration::from_ms(ms)),
+        expects,
+    })
+}
+
+/// `netns/dev` to a device.
+pub fn resolve_dev(w: &World, path: &str) -> Option<DevId> {
+    let (ns, dev) = path.split_once('/')?;
+    let ns = w.ns_by_name(ns)?;
+    w.dev_by_name(ns, dev)
+}

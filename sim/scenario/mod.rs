@@ -1,0 +1,195 @@
+//! Scenarios in RON: the serde types users write, their validation, and the builder that turns
+//! them into a world (the ns-3 "helper"). The only user of `ron`.
+
+mod build;
+mod expect;
+
+pub use build::{build, Built};
+pub use expect::{check, Outcome};
+
+use serde::Deserialize;
+
+/// A whole scenario file.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Scenario {
+    /// Defaults to the file stem.
+    #[serde(default)]
+    pub name: Option<String>,
+    /// Seeds everything Linux draws at random (MACs, IP IDs, ARP timers).
+    #[serde(default = "default_seed")]
+    pub seed: u64,
+    /// Cap on events; a run that exceeds it stops with an error.
+    #[serde(default)]
+    pub events_max: Option<u64>,
+    /// Underlay L2 segments (learning switches) joining NICs.
+    #[serde(default)]
+    pub segments: Vec<SegmentSpec>,
+    pub netns: Vec<NetnsSpec>,
+    #[serde(default)]
+    pub traffic: Vec<Traffic>,
+    #[serde(default)]
+    pub changes: Vec<ChangeSpec>,
+    /// Interfaces to capture (`netns/dev`); all but lo when absent.
+    #[serde(default)]
+    pub capture: Option<Vec<String>>,
+    /// Stop the run at this virtual time (ms); otherwise when no event is left.
+    #[serde(default)]
+    pub duration_ms: Option<u64>,
+}
+
+fn default_seed() -> u64 {
+    1
+}
+
+/// An underlay segment.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SegmentSpec {
+    pub name: String,
+    /// One-way delay across the segment, microseconds (50 by default).
+    #[serde(default)]
+    pub delay_us: Option<u64>,
+}
+
+/// A network namespace: a host's root netns, a router, or a pod.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NetnsSpec {
+    pub name: String,
+    /// The node a pod netns lives on (informational; pods and hosts behave alike).
+    #[serde(default)]
+    pub host: Option<String>,
+    #[serde(default)]
+    pub devices: Vec<DeviceSpec>,
+    /// `key=value` as `sysctl -w` takes them, applied in order. Keys naming a device are applied
+    /// after the devices exist; the others (all, default, ip_forward) before, as at boot.
+    #[serde(default)]
+    pub sysctls: Vec<String>,
+    /// `ip route add` arguments, in order.
+    #[serde(default)]
+    pub routes: Vec<String>,
+    /// `ip neigh add` arguments.
+    #[serde(default)]
+    pub neigh: Vec<String>,
+}
+
+/// A device in a netns.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DeviceSpec {
+    pub name: String,
+    pub kind: DeviceKind,
+    #[serde(default)]
+    pub mac: Option<String>,
+    #[serde(default)]
+    pub mtu: Option<u32>,
+    /// `ip addr add` prefixes (`10.42.1.11/32`).
+    #[serde(default)]
+    pub addrs: Vec<String>,
+    #[serde(default = "yes")]
+    pub up: bool,
+    /// One-way delay to the peer, microseconds (veth: 2 by default).
+    #[serde(default)]
+    pub delay_us: Option<u64>,
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// Device kinds.
+#[derive(Clone, Debug, Deserialize)]
+pub enum DeviceKind {
+    /// A veth end; `peer` is `netns/dev`, and the peer must name this end back.
+    Veth { peer: String },
+    /// A NIC on an underlay segment.
+    Nic { segment: String },
+    /// The ipip fallback device (tunl0).
+    Ipip,
+}
+
+/// Traffic to run.
+#[derive(Clone, Debug, Deserialize)]
+pub enum Traffic {
+    Ping(PingTraffic),
+}
+
+/// `ping -c COUNT -i INTERVAL -s SIZE TO`, run in netns `from`.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PingTraffic {
+    pub from: String,
+    pub to: String,
+    #[serde(default = "one")]
+    pub count: u16,
+    #[serde(default = "thousand")]
+    pub interval_ms: u64,
+    #[serde(default)]
+    pub start_ms: u64,
+    #[serde(default = "fifty_six")]
+    pub size: usize,
+    /// Echo identifier; drawn from the seed when absent (iputils uses the pid).
+    #[serde(default)]
+    pub id: Option<u16>,
+    #[serde(default)]
+    pub expect: Option<Expect>,
+}
+
+fn one() -> u16 {
+    1
+}
+fn thousand() -> u64 {
+    1000
+}
+fn fifty_six() -> usize {
+    56
+}
+
+/// What a ping must show.
+#[derive(Clone, Debug, Deserialize)]
+pub enum Expect {
+    /// Every request is answered, with this TTL.
+    Reply { ttl: u8 },
+    /// No request is answered: each one is dropped at `at` (`netns/dev`) for `reason`
+    /// (a kernel drop reason such as `IP_RPFILTER`).
+    Drop { reason: String, at: String },
+    /// Each request gets an ICMP error from `from` that ping prints as `text`
+    /// (e.g. `Destination Host Unreachable`).
+    Error { from: String, text: String },
+}
+
+/// A command run in a netns at a virtual time.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ChangeSpec {
+    pub at_ms: u64,
+    pub netns: String,
+    /// An iproute2 or sysctl command line (`ip route replace ...`, `sysctl -w ...`).
+    pub cmd: String,
+}
+
+/// Parses RON text; errors carry `file:line:col`.
+pub fn parse(file: &str, text: &str) -> Result<Scenario, crate::error::Error> {
+    let opts = ron::Options::default().with_default_extension(ron::extensions::Extensions::IMPLICIT_SOME);
+    opts.from_str::<Scenario>(text).map_err(|e| crate::error::Error::Syntax {
+        file: file.to_string(),
+        line: e.position.line,
+        col: e.position.col,
+        msg: e.code.to_string(),
+    })
+}
+
+/// Loads a scenario file.
+pub fn load(path: &std::path::Path) -> Result<(Scenario, String), crate::error::Error> {
+    let file = path.display().to_string();
+    let text = std::fs::read_to_string(path).map_err(|source| crate::error::Error::Io {
+        path: file.clone(),
+        source,
+    })?;
+    let mut s = parse(&file, &text)?;
+    if s.name.is_none() {
+        s.name = path.file_stem().map(|n| n.to_string_lossy().into_owned());
+    }
+    Ok((s, text))
+}

@@ -1,0 +1,229 @@
+//! IPv4 receive (`ip_rcv`), input routing (`ip_route_input_slow`), forwarding (`ip_forward`),
+//! local delivery and output (`ip_finish_output2` up to the neighbour layer).
+
+use super::route::SourceError;
+use crate::dev::{DevId, DevKind, NsId};
+use crate::drop::DropReason;
+use crate::netns::fib::{Flow, RouteType};
+use crate::packet::Pkt;
+use crate::wire::icmp;
+use crate::wire::ipv4::{self, Ipv4Error, Ipv4Repr};
+use crate::world::{PktType, World};
+use std::net::Ipv4Addr;
+
+impl World {
+    /// `ip_rcv()` on `dev`; `pkt.data` is the IP packet (link header removed).
+    pub fn ip_rcv(&mut self, dev: DevId, pkt_type: PktType, mut pkt: Pkt) {
+        let ns = self.devs[dev].ns;
+        if pkt_type == PktType::Otherhost {
+            return self.drop_pkt(dev, pkt, DropReason::Otherhost);
+        }
+        self.ns[ns].count("IpInReceives");
+        let ip = match Ipv4Repr::parse(&pkt.data) {
+            Ok(ip) => ip,
+            Err(e) => {
+                let reason = match e {
+                    Ipv4Error::Truncated => DropReason::PktTooSmall,
+                    Ipv4Error::BadHeader => {
+                        self.ns[ns].count("IpInHdrErrors");
+                        DropReason::IpInhdr
+                    }
+                    Ipv4Error::BadChecksum => {
+                        self.ns[ns].count("IpInCsumErrors");
+                        DropReason::IpCsum
+                    }
+                };
+                return self.drop_pkt(dev, pkt, reason);
+            }
+        };
+        // Trailing bytes beyond tot_len (Ethernet padding) are trimmed (`pskb_trim_rcsum`).
+        pkt.data.truncate(usize::from(ip.total_len));
+        self.ip_route_input(dev, pkt_type, ip, pkt);
+    }
+
+    /// `ip_route_input_slow()` and what follows it.
+    fn ip_route_input(&mut self, dev: DevId, pkt_type: PktType, ip: Ipv4Repr, pkt: Pkt) {
+        let ns = self.devs[dev].ns;
+        let is_lo = matches!(self.devs[dev].kind, DevKind::Loopback);
+        // Martian sources: multicast, limited broadcast, or 0 (`ip_route_input_slow`).
+        if ip.src.is_multicast() || ip.src.is_broadcast() || ip.src.is_unspecified() && !ip.dst.is_broadcast() {
+            return self.drop_pkt(dev, pkt, DropReason::IpInvalidSource);
+        }
+        if ip.dst.is_broadcast() {
+            return self.ip_local_deliver(dev, pkt_type, ip, pkt, true);
+        }
+        let flow = Flow {
+            daddr: ip.dst,
+            tos: ip.tos,
+            ..Flow::default()
+        };
+        let res = self.ns[ns].fib_lookup(&flow);
+        let forwarding = self.devs[dev].conf.forwarding;
+        match res {
+            Some(r) if r.rtype == RouteType::Local || r.rtype == RouteType::Broadcast => {
+                if !is_lo {
+                    if let Err(e) = self.validate_source(ns, ip.src, ip.dst, dev, None) {
+                        return self.source_rejected(dev, e, pkt);
+                    }
+                }
+                let bcast = r.rtype == RouteType::Broadcast;
+                self.ip_local_deliver(dev, pkt_type, ip, pkt, bcast)
+            }
+            _ if !forwarding => {
+                // R1.5: not for us and forwarding off on the input device: silent drop.
+                self.ns[ns].count("IpInAddrErrors");
+                self.drop_pkt(dev, pkt, DropReason::IpInaddrerrors)
+            }
+            None => self.route_error(dev, pkt_type, ip, pkt, RouteType::Throw),
+            // Error routes fail `fib_lookup` itself, so no reverse-path check runs for them.
+            Some(r) if r.is_error_type() => self.route_error(dev, pkt_type, ip, pkt, r.rtype),
+            Some(r) => {
+                let Some(out) = r.dev.and_then(|i| self.dev_of(ns, i)) else {
+                    return self.route_error(dev, pkt_type, ip, pkt, RouteType::Throw);
+                };
+                if let Err(e) = self.validate_source(ns, ip.src, ip.dst, dev, Some(out)) {
+                    return self.source_rejected(dev, e, pkt);
+                }
+                if pkt_type != PktType::Host {
+                    // `ip_forward`: only frames L2-addressed to us are forwarded.
+                    return self.drop_pkt(dev, pkt, DropReason::Otherhost);
+                }
+                let nexthop = r.gateway.unwrap_or(ip.dst);
+                self.ip_forward(dev, ip, pkt, out, nexthop)
+            }
+        }
+    }
+
+    fn source_rejected(&mut self, dev: DevId, e: SourceError, pkt: Pkt) {
+        let ns = self.devs[dev].ns;
+        match e {
+            SourceError::Rpfilter => {
+                self.ns[ns].count("TcpExtIPReversePathFilter");
+                self.drop_pkt(dev, pkt, DropReason::IpRpfilter)
+            }
+            SourceError::Martian => self.drop_pkt(dev, pkt, DropReason::IpInvalidSource),
+        }
+    }
+
+    /// `ip_error()`: no route or an error route while forwarding (R1.2 table, R1.6).
+    fn route_error(&mut self, dev: DevId, pkt_type: PktType, ip: Ipv4Repr, pkt: Pkt, rtype: RouteType) {
+        let ns = self.devs[dev].ns;
+        // `ip_error()` names only the no-route case; the others are NOT_SPECIFIED there.
+        let (code, reason) = match rtype {
+            RouteType::Blackhole => (None, DropReason::NotSpecified),
+            RouteType::Unreachable => (Some(icmp::HOST_UNREACH), DropReason::NotSpecified),
+            RouteType::Prohibit => (Some(icmp::PKT_FILTERED), DropReason::NotSpecified),
+            _ => {
+                self.ns[ns].count("IpExtInNoRoutes");
+                (Some(icmp::NET_UNREACH), DropReason::IpInnoroutes)
+            }
+        };
+        if let Some(code) = code {
+            if self.ip_error_allow(ns, ip.src) {
+                self.icmp_send(dev, pkt_type, &pkt, icmp::DEST_UNREACH, code, [0; 4]);
+            }
+        }
+        self.drop_pkt(dev, pkt, reason)
+    }
+
+    /// `ip_forward()` (R3.1).
+    fn ip_forward(&mut self, dev: DevId, ip: Ipv4Repr, mut pkt: Pkt, out: DevId, nexthop: Ipv4Addr) {
+        let ns = self.devs[dev].ns;
+        if ip.ttl <= 1 {
+            self.ns[ns].count("IpInHdrErrors");
+            self.icmp_send(dev, PktType::Host, &pkt, icmp::TIME_EXCEEDED, 0, [0; 4]);
+            return self.drop_pkt(dev, pkt, DropReason::IpInhdr);
+        }
+        let mtu = self.devs[out].mtu;
+        if ip.df && u32::from(ip.total_len) > mtu {
+            self.ns[ns].count("IpFragFails");
+            let m = (mtu as u16).to_be_bytes();
+            self.icmp_send(dev, PktType::Host, &pkt, icmp::DEST_UNREACH, icmp::FRAG_NEEDED, [0, 0, m[0], m[1]]);
+            return self.drop_pkt(dev, pkt, DropReason::PktTooBig);
+        }
+        ipv4::decrease_ttl(&mut pkt.data);
+        self.ns[ns].count("IpForwDatagrams");
+        self.ip_output(ns, out, nexthop, pkt)
+    }
+
+    /// `ip_local_deliver()`: hand the packet to its protocol.
+    fn ip_local_deliver(&mut self, dev: DevId, pkt_type: PktType, ip: Ipv4Repr, pkt: Pkt, bcast: bool) {
+        let ns = self.devs[dev].ns;
+        if ip.mf || ip.frag_off != 0 {
+            // Reassembly is not modelled; nothing in the labs fragments.
+            return self.drop_pkt(dev, pkt, DropReason::NotSpecified);
+        }
+        self.ns[ns].count("IpInDelivers");
+        match ip.proto {
+            ipv4::PROTO_ICMP => self.icmp_rcv(dev, pkt_type, ip, pkt, bcast),
+            ipv4::PROTO_IPIP if !bcast => self.ipip_rcv(dev, pkt_type, ip, pkt),
+            ipv4::PROTO_UDP if !bcast => {
+                // No UDP sockets are modelled: every port is closed (`__udp4_lib_rcv`).
+                self.icmp_send(dev, pkt_type, &pkt, icmp::DEST_UNREACH, icmp::PORT_UNREACH, [0; 4]);
+                self.drop_pkt(dev, pkt, DropReason::NoSocket)
+            }
+            _ => {
+                if !bcast {
+                    self.icmp_send(dev, pkt_type, &pkt, icmp::DEST_UNREACH, icmp::PROT_UNREACH, [0; 4]);
+                }
+                self.drop_pkt(dev, pkt, DropReason::IpNoproto)
+            }
+        }
+    }
+
+    /// Output of an IP packet on `out` toward `nexthop`: tunnels encapsulate, lo loops back,
+    /// Ethernet devices go through the neighbour layer.
+    pub fn ip_output(&mut self, ns: NsId, out: DevId, nexthop: Ipv4Addr, pkt: Pkt) {
+        self.ns[ns].count("IpOutRequests");
+        match self.devs[out].kind {
+            DevKind::Ipip => self.ipip_xmit(out, nexthop, pkt),
+            DevKind::Loopback => {
+                self.capture(out, crate::trace::Direction::Out, &pkt.data);
+                // Packets looped back keep their dst: no rp_filter, delivered as PACKET_HOST.
+                self.ip_rcv(out, PktType::Host, pkt)
+            }
+            _ => self.neigh_output(out, nexthop, pkt),
+        }
+    }
+
+    /// Sends a locally generated packet: route, pick the source, build the header, output.
+    /// Returns the route error when there is no route (the caller reports it as errno).
+    pub fn ip_send_local(&mut self, ns: NsId, daddr: Ipv4Addr, build: LocalSend, tag: Option<crate::packet::FlowTag>) -> Result<(), super::route::OutError> {
+        let rt = self.route_output(ns, daddr, build.src, None).inspect_err(|_| {
+            self.ns[ns].count("IpOutNoRoutes");
+        })?;
+        let now = self.now();
+        let src = rt.src;
+        let total = 20 + build.payload.len();
+        // PMTUDISC_WANT sockets set DF only when the packet fits the route MTU (R11.2).
+        let df = build.df_if_fits && (total as u32) <= self.devs[rt.dev].mtu;
+        let id = {
+            let n = &mut self.ns[ns];
+            n.ident.select(now, daddr, src, build.proto, &mut self.engine.rng)
+        };
+        let ttl = self.ns[ns].ip_default_ttl;
+        let data = ipv4::Ipv4Build {
+            tos: build.tos,
+            id,
+            df,
+            ttl,
+            proto: build.proto,
+            src,
+            dst: daddr,
+        }
+        .packet(&build.payload);
+        let pkt = self.new_pkt(tag, data);
+        self.ip_output(ns, rt.dev, rt.nexthop, pkt);
+        Ok(())
+    }
+}
+
+/// What a local sender asks of the IP layer.
+pub struct LocalSend {
+    pub proto: u8,
+    pub tos: u8,
+    pub src: Option<Ipv4Addr>,
+    /// DF when the packet fits the route MTU (IP_PMTUDISC_WANT); false: never DF.
+    pub df_if_fits: bool,
+    pub payload: Vec<u8>,
+}

@@ -1,0 +1,241 @@
+//! Route resolution: input and output lookups, source address selection (`inet_select_addr`)
+//! and the reverse-path filter (`fib_validate_source`).
+
+use crate::dev::{DevId, DevKind, NsId};
+use crate::netns::fib::{Flow, Route, RouteType, RT_SCOPE_HOST, RT_SCOPE_LINK, RT_SCOPE_UNIVERSE};
+use crate::world::World;
+use std::net::Ipv4Addr;
+
+/// Why a locally generated packet has no route (the errno the socket sees).
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum OutError {
+    /// ENETUNREACH: no route, or a `throw` route.
+    NetUnreach,
+    /// EHOSTUNREACH: an `unreachable` route.
+    HostUnreach,
+    /// EINVAL: a `blackhole` route.
+    Invalid,
+    /// EACCES: a `prohibit` route.
+    Access,
+}
+
+impl OutError {
+    /// `strerror()` of the errno, as ping prints it after `ping: connect: `.
+    pub fn strerror(self) -> &'static str {
+        match self {
+            OutError::NetUnreach => "Network is unreachable",
+            OutError::HostUnreach => "No route to host",
+            OutError::Invalid => "Invalid argument",
+            OutError::Access => "Permission denied",
+        }
+    }
+
+    fn of(rtype: RouteType) -> OutError {
+        match rtype {
+            RouteType::Unreachable => OutError::HostUnreach,
+            RouteType::Blackhole => OutError::Invalid,
+            RouteType::Prohibit => OutError::Access,
+            _ => OutError::NetUnreach,
+        }
+    }
+}
+
+/// The result of an output route lookup.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub struct OutRoute {
+    pub dev: DevId,
+    /// Where the neighbour layer resolves: the gateway, else the destination.
+    pub nexthop: Ipv4Addr,
+    pub src: Ipv4Addr,
+    pub rtype: RouteType,
+    pub route: Route,
+}
+
+/// Why the reverse-path check refused a source.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum SourceError {
+    /// -EXDEV: rp_filter (counted as IPReversePathFilter).
+    Rpfilter,
+    /// -EINVAL: martian source (local address, or a non-unicast reverse route).
+    Martian,
+}
+
+impl World {
+    /// The device a route's ifindex names in a netns.
+    pub fn dev_of(&self, ns: NsId, ifindex: u32) -> Option<DevId> {
+        self.ns[ns].devs.iter().copied().find(|&d| self.devs[d].ifindex == ifindex)
+    }
+
+    pub fn lo(&self, ns: NsId) -> DevId {
+        self.ns[ns].devs[0]
+    }
+
+    /// `inet_addr_type()`: the type of `ip` as the local table sees it.
+    pub fn addr_type(&self, ns: NsId, ip: Ipv4Addr) -> RouteType {
+        let flow = Flow {
+            daddr: ip,
+            ..Flow::default()
+        };
+        match self.ns[ns].local.lookup(&flow) {
+            Some(r) if matches!(r.rtype, RouteType::Local | RouteType::Broadcast) => r.rtype,
+            _ => RouteType::Unicast,
+        }
+    }
+
+    pub fn is_local_addr(&self, ns: NsId, ip: Ipv4Addr) -> bool {
+        self.addr_type(ns, ip) == RouteType::Local
+    }
+
+    /// `inet_lookup_ifaddr_rcu()`: is `ip` configured on any interface of the netns?
+    pub fn has_ifaddr(&self, ns: NsId, ip: Ipv4Addr) -> bool {
+        self.ns[ns]
+            .devs
+            .iter()
+            .any(|&d| self.devs[d].addrs.iter().any(|a| a.addr == ip))
+    }
+
+    /// `inet_select_addr(dev, dst, scope)` (R2.2).
+    pub fn select_addr(&self, ns: NsId, dev: DevId, dst: Ipv4Addr, scope: u8) -> Option<Ipv4Addr> {
+        let mut first = None;
+        for a in self.devs[dev].primary_addrs() {
+            if a.scope > scope {
+                continue;
+            }
+            let net = crate::netns::fib::Ipv4Net::new(a.addr, a.len);
+            if dst.is_unspecified() || net.contains(dst) {
+                return Some(a.addr);
+            }
+            first = first.or(Some(a.addr));
+        }
+        if first.is_some() {
+            return first;
+        }
+        for &d in &self.ns[ns].devs {
+            for a in self.devs[d].primary_addrs() {
+                if a.scope != RT_SCOPE_LINK && a.scope <= scope {
+                    return Some(a.addr);
+                }
+            }
+        }
+        None
+    }
+
+    /// Source for a route (`fib_result_prefsrc` / `nhc_saddr`).
+    fn route_src(&self, ns: NsId, r: &Route, dev: DevId) -> Ipv4Addr {
+        if let Some(s) = r.prefsrc {
+            return s;
+        }
+        self.select_addr(ns, dev, r.gateway.unwrap_or(Ipv4Addr::UNSPECIFIED), r.scope)
+            .unwrap_or(Ipv4Addr::UNSPECIFIED)
+    }
+
+    /// `ip_route_output_key()`: the route for a locally generated packet.
+    pub fn route_output(&self, ns: NsId, daddr: Ipv4Addr, saddr: Option<Ipv4Addr>, oif: Option<DevId>) -> Result<OutRoute, OutError> {
+        let flow = Flow {
+            daddr,
+            oif: oif.map(|d| self.devs[d].ifindex),
+            ..Flow::default()
+        };
+        let limited = daddr == Ipv4Addr::BROADCAST;
+        let r = match self.ns[ns].fib_lookup(&flow) {
+            Some(r) => r,
+            None if limited => {
+                // 255.255.255.255 without a route: sent out oif if given (as the kernel does
+                // for sockets bound to a device), else unreachable.
+                return Err(OutError::NetUnreach);
+            }
+            None => return Err(OutError::NetUnreach),
+        };
+        match r.rtype {
+            RouteType::Local => {
+                let lo = self.lo(ns);
+                Ok(OutRoute {
+                    dev: lo,
+                    nexthop: daddr,
+                    src: saddr.unwrap_or(r.prefsrc.unwrap_or(daddr)),
+                    rtype: RouteType::Local,
+                    route: r,
+                })
+            }
+            RouteType::Unicast | RouteType::Broadcast => {
+                let Some(dev) = r.dev.and_then(|i| self.dev_of(ns, i)) else {
+                    return Err(OutError::NetUnreach);
+                };
+                let src = saddr.unwrap_or_else(|| self.route_src(ns, &r, dev));
+                Ok(OutRoute {
+                    dev,
+                    nexthop: r.gateway.unwrap_or(daddr),
+                    src,
+                    rtype: r.rtype,
+                    route: r,
+                })
+            }
+            t => Err(OutError::of(t)),
+        }
+    }
+
+    /// `fib_validate_source()` (R4.3) for a packet from `src` to `dst` received on `dev`,
+    /// which would leave by `oif` when forwarded. Ok(true) means the source is on-link.
+    pub fn validate_source(&self, ns: NsId, src: Ipv4Addr, dst: Ipv4Addr, dev: DevId, oif: Option<DevId>) -> Result<bool, SourceError> {
+        let _ = dst;
+        let n = &self.ns[ns];
+        let d = &self.devs[dev];
+        let r = n.conf_all.rp_filter.max(d.conf.rp_filter);
+        let redirect_case = oif == Some(dev) && (n.conf_all.send_redirects || d.conf.send_redirects);
+        if r == 0 && !redirect_case {
+            if d.conf.accept_local || n.conf_all.accept_local {
+                return Ok(false);
+            }
+            if !n.custom_local_routes {
+                if self.has_ifaddr(ns, src) {
+                    return Err(SourceError::Martian);
+                }
+                return Ok(false);
+            }
+        }
+        // Full check: the reverse lookup.
+        let no_addr = d.addrs.is_empty();
+        let flow = Flow {
+            daddr: src,
+            ..Flow::default()
+        };
+        let res = n.fib_lookup(&flow).filter(|r| !r.is_error_type());
+        let Some(res) = res else {
+            return if r != 0 { Err(SourceError::Rpfilter) } else { Ok(false) };
+        };
+        let accept_local = d.conf.accept_local || n.conf_all.accept_local;
+        if res.rtype != RouteType::Unicast && !(res.rtype == RouteType::Local && accept_local) {
+            return Err(SourceError::Martian);
+        }
+        let dev_match = res.dev == Some(d.ifindex) || (res.rtype == RouteType::Local && matches!(d.kind, DevKind::Loopback));
+        if dev_match {
+            return Ok(res.nh_scope >= RT_SCOPE_HOST);
+        }
+        if no_addr {
+            return if r != 0 { Err(SourceError::Rpfilter) } else { Ok(false) };
+        }
+        if r == 1 {
+            return Err(SourceError::Rpfilter);
+        }
+        // Loose mode (or the redirect case): a second lookup restricted to dev, for the hint only.
+        let flow = Flow {
+            daddr: src,
+            oif: Some(d.ifindex),
+            ..Flow::default()
+        };
+        Ok(n
+            .fib_lookup(&flow)
+            .is_some_and(|r| r.rtype == RouteType::Unicast && r.nh_scope >= RT_SCOPE_HOST))
+    }
+
+    /// Scope a gateway-less connected route's nexthop has (used when adding routes).
+    pub fn default_nh_scope(gw: bool, onlink: bool) -> u8 {
+        if !gw {
+            RT_SCOPE_HOST
+        } else if onlink {
+            RT_SCOPE_LINK
+        } else {
+            RT_SCOPE_UNIVERSE
+        }
+    }
+}

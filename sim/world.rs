@@ -1,0 +1,332 @@
+//! The simulated world: every netns, device, segment and application, the event queue, and
+//! the dispatch of events to the stack. Devices' transmit decisions are applied here.
+
+use crate::app::ping::Ping;
+use crate::dev::segment::Segment;
+use crate::dev::{DevId, DevKind, Device, NsId};
+use crate::drop::DropReason;
+use crate::engine::{BudgetExhausted, Engine};
+use crate::iproute::Command;
+use crate::netns::Netns;
+use crate::packet::{FlowTag, Pkt};
+use crate::time::{Duration, Instant};
+use crate::trace::{CaptureIface, CapturedPacket, Direction, DropRecord, LinkType, Place};
+use crate::wire::ethernet::{EthRepr, ETHERTYPE_ARP, ETHERTYPE_IPV4};
+use std::net::Ipv4Addr;
+
+/// Something that happens at a virtual time.
+#[derive(Clone, Debug)]
+pub enum Event {
+    /// A frame arrives on a device from its wire.
+    Rx { dev: DevId, pkt: Pkt },
+    /// A neighbour entry's timer fires (ignored if `gen` is stale).
+    NeighTimer { dev: DevId, ip: Ipv4Addr, gen: u64 },
+    /// A delayed proxy ARP reply (`pneigh_enqueue`, R6.3) is sent.
+    ProxyReply { dev: DevId, pkt: Pkt },
+    /// A ping sends its next echo request.
+    PingSend { app: usize },
+    /// A ping has waited long enough after its last request and prints its summary.
+    PingFinish { app: usize },
+    /// A scheduled configuration change is applied.
+    Change { idx: usize },
+}
+
+/// A configuration change at a virtual time: a command run in a netns.
+#[derive(Clone, Debug)]
+pub struct Change {
+    pub at: Instant,
+    pub ns: NsId,
+    pub cmd: Command,
+    pub text: String,
+}
+
+/// Whether the L2 destination of a received frame was us (`skb->pkt_type`).
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum PktType {
+    Host,
+    Broadcast,
+    Multicast,
+    Otherhost,
+}
+
+/// A line of the run's log: configuration changes and errors applying them.
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub struct LogLine {
+    pub ts: Instant,
+    pub ns: String,
+    pub text: String,
+}
+
+/// What every interface captured and every packet's fate.
+#[derive(Clone, Debug, Default)]
+pub struct Trace {
+    pub ifaces: Vec<CaptureIface>,
+    pub packets: Vec<CapturedPacket>,
+    pub drops: Vec<(DropRecord, Option<FlowTag>)>,
+    pub log: Vec<LogLine>,
+    pub created: u64,
+    pub delivered: u64,
+    pub dropped: u64,
+}
+
+/// The whole simulation.
+pub struct World {
+    pub engine: Engine<Event>,
+    pub ns: Vec<Netns>,
+    pub devs: Vec<Device>,
+    pub segments: Vec<Segment>,
+    pub pings: Vec<Ping>,
+    pub changes: Vec<Change>,
+    pub trace: Trace,
+    next_pkt_id: u64,
+}
+
+impl World {
+    pub fn new(seed: u64) -> Self {
+        World {
+            engine: Engine::new(seed),
+            ns: Vec::new(),
+            devs: Vec::new(),
+            segments: Vec::new(),
+            pings: Vec::new(),
+            changes: Vec::new(),
+            trace: Trace::default(),
+            next_pkt_id: 1,
+        }
+    }
+
+    pub fn now(&self) -> Instant {
+        self.engine.now()
+    }
+
+    /// A new packet enters the world (sent by an application or the stack itself).
+    pub fn new_pkt(&mut self, tag: Option<FlowTag>, data: Vec<u8>) -> Pkt {
+        let id = self.next_pkt_id;
+        self.next_pkt_id += 1;
+        self.trace.created += 1;
+        Pkt { id, tag, data }
+    }
+
+    /// A packet's journey ends in delivery (to a socket or the stack's own handlers).
+    pub fn deliver(&mut self, _pkt: Pkt) {
+        self.trace.delivered += 1;
+    }
+
+    /// A packet's journey ends in a drop at `dev`, for `reason`.
+    pub fn drop_pkt(&mut self, dev: DevId, pkt: Pkt, reason: DropReason) {
+        let d = &self.devs[dev];
+        let place = Place {
+            netns: self.ns[d.ns].name.clone(),
+            dev: d.name.clone(),
+        };
+        let summary = crate::stack::summary::summarize(&pkt.data, d.has_ethernet_header());
+        self.trace.dropped += 1;
+        self.trace.drops.push((
+            DropRecord {
+                ts: self.now(),
+                place,
+                reason,
+                summary,
+            },
+            pkt.tag,
+        ));
+    }
+
+    /// Records what tcpdump on `dev` would see.
+    pub fn capture(&mut self, dev: DevId, dir: Direction, data: &[u8]) {
+        if let Some(iface) = self.devs[dev].capture {
+            self.trace.packets.push(CapturedPacket {
+                iface,
+                ts: self.now(),
+                dir,
+                data: data.to_vec(),
+            });
+        }
+    }
+
+    /// Turns on capture for a device.
+    pub fn enable_capture(&mut self, dev: DevId) {
+        if self.devs[dev].capture.is_some() {
+            return;
+        }
+        let d = &self.devs[dev];
+        let link_type = if d.has_ethernet_header() {
+            LinkType::Ethernet
+        } else {
+            LinkType::Raw
+        };
+        self.trace.ifaces.push(CaptureIface {
+            name: format!("{}/{}", self.ns[d.ns].name, d.name),
+            link_type,
+            snaplen: 262_144,
+        });
+        self.devs[dev].capture = Some(self.trace.ifaces.len() - 1);
+    }
+
+    /// Carrier (LOWER_UP): up, and for a veth, its peer up too.
+    pub fn carrier(&self, dev: DevId) -> bool {
+        let d = &self.devs[dev];
+        d.admin_up
+            && match d.kind {
+                DevKind::Veth { peer } => self.devs[peer].admin_up,
+                _ => true,
+            }
+    }
+
+    /// Finds a device by name in a netns.
+    pub fn dev_by_name(&self, ns: NsId, name: &str) -> Option<DevId> {
+        self.ns[ns].devs.iter().copied().find(|&d| self.devs[d].name == name)
+    }
+
+    pub fn ns_by_name(&self, name: &str) -> Option<NsId> {
+        self.ns.iter().position(|n| n.name == name)
+    }
+
+    /// Transmits a whole frame on `dev` onto its wire (`dev_queue_xmit` after the neighbour
+    /// layer): the capture sees it, then the device decides where it goes.
+    pub fn dev_xmit(&mut self, dev: DevId, pkt: Pkt) {
+        if !self.devs[dev].admin_up {
+            return self.drop_pkt(dev, pkt, DropReason::DevReady);
+        }
+        self.capture(dev, Direction::Out, &pkt.data);
+        self.devs[dev].stats.tx_packets += 1;
+        let delay = self.devs[dev].delay;
+        match self.devs[dev].kind {
+            DevKind::Veth { peer } => match crate::dev::veth_xmit(pkt.data.len(), &self.devs[peer]) {
+                Ok(()) => self.engine.schedule_in(delay, Event::Rx { dev: peer, pkt }),
+                Err(reason) => {
+                    self.devs[dev].stats.tx_dropped += 1;
+                    self.devs[peer].stats.rx_dropped += 1;
+                    self.drop_pkt(dev, pkt, reason)
+                }
+            },
+            DevKind::Nic { segment } => {
+                let Some(eth) = EthRepr::parse(&pkt.data) else {
+                    return self.drop_pkt(dev, pkt, DropReason::PktTooSmall);
+                };
+                let seg = &mut self.segments[segment];
+                let delay = seg.delay;
+                let outs = seg.forward(dev, eth.src, eth.dst);
+                if outs.is_empty() {
+                    return self.drop_pkt(dev, pkt, DropReason::NoLink);
+                }
+                let n = outs.len();
+                let mut pkt = Some(pkt);
+                for (i, port) in outs.into_iter().enumerate() {
+                    // The switch copies a flooded frame; each copy is a packet of its own.
+                    let copy = if i + 1 == n {
+                        pkt.take()
+                    } else {
+                        pkt.as_ref().map(|p| {
+                            let tag = p.tag;
+                            let data = p.data.clone();
+                            self.new_pkt(tag, data)
+                        })
+                    };
+                    if let Some(c) = copy {
+                        self.engine.schedule_in(delay, Event::Rx { dev: port, pkt: c });
+                    }
+                }
+            }
+            DevKind::Loopback => {
+                self.engine.schedule_in(Duration::ZERO, Event::Rx { dev, pkt });
+            }
+            DevKind::Ipip => {
+                // tunl0 has no wire: the stack encapsulates before reaching here.
+                self.drop_pkt(dev, pkt, DropReason::NotSpecified)
+            }
+        }
+    }
+
+    /// A frame arrives on `dev` (`__netif_receive_skb`): capture, classify, hand to ARP or IPv4.
+    fn dev_rx(&mut self, dev: DevId, pkt: Pkt) {
+        if !self.devs[dev].admin_up {
+            self.devs[dev].stats.rx_dropped += 1;
+            return self.drop_pkt(dev, pkt, DropReason::DevReady);
+        }
+        if !matches!(self.devs[dev].kind, DevKind::Loopback) {
+            self.capture(dev, Direction::In, &pkt.data);
+        }
+        self.devs[dev].stats.rx_packets += 1;
+        let Some(eth) = EthRepr::parse(&pkt.data) else {
+            return self.drop_pkt(dev, pkt, DropReason::PktTooSmall);
+        };
+        let mac = self.devs[dev].mac;
+        let pkt_type = if eth.dst == mac {
+            PktType::Host
+        } else if eth.dst == crate::wire::ethernet::BROADCAST {
+            PktType::Broadcast
+        } else if crate::wire::ethernet::is_multicast(&eth.dst) {
+            PktType::Multicast
+        } else {
+            PktType::Otherhost
+        };
+        match eth.ethertype {
+            ETHERTYPE_ARP => self.arp_rcv(dev, pkt_type, pkt),
+            ETHERTYPE_IPV4 => {
+                let mut pkt = pkt;
+                pkt.data.drain(..crate::wire::ethernet::HEADER_LEN);
+                self.ip_rcv(dev, pkt_type, pkt)
+            }
+            _ => self.drop_pkt(dev, pkt, DropReason::UnhandledProto),
+        }
+    }
+
+    /// Runs events until the queue is empty or `until` is passed.
+    pub fn run(&mut self, until: Option<Instant>) -> Result<(), BudgetExhausted> {
+        loop {
+            if let (Some(u), Some(t)) = (until, self.engine.peek_time()) {
+                if t > u {
+                    return Ok(());
+                }
+            }
+            let Some(ev) = self.engine.pop()? else {
+                return Ok(());
+            };
+            self.handle(ev);
+        }
+    }
+
+    fn handle(&mut self, ev: Event) {
+        match ev {
+            Event::Rx { dev, pkt } => self.dev_rx(dev, pkt),
+            Event::NeighTimer { dev, ip, gen } => self.neigh_timer(dev, ip, gen),
+            Event::ProxyReply { dev, pkt } => self.dev_xmit(dev, pkt),
+            Event::PingSend { app } => self.ping_send(app),
+            Event::PingFinish { app } => self.ping_finish(app),
+            Event::Change { idx } => self.apply_change(idx),
+        }
+    }
+
+    fn apply_change(&mut self, idx: usize) {
+        let Some(c) = self.changes.get(idx).cloned() else {
+            return;
+        };
+        let result = self.apply_command(c.ns, &c.cmd);
+        let text = match result {
+            Ok(()) => c.text.clone(),
+            Err(e) => format!("{}: {}", c.text, e),
+        };
+        self.trace.log.push(LogLine {
+            ts: self.now(),
+            ns: self.ns[c.ns].name.clone(),
+            text,
+        });
+    }
+
+    /// Packets still queued somewhere (neighbour queues, events) at the end of a run.
+    pub fn in_flight(&self) -> u64 {
+        let queued: usize = self
+            .ns
+            .iter()
+            .flat_map(|n| n.neigh.entries.values())
+            .map(|e| e.queue.len())
+            .sum();
+        let events = self
+            .engine
+            .pending()
+            .filter(|e| matches!(e, Event::Rx { .. } | Event::ProxyReply { .. }))
+            .count();
+        (queued + events) as u64
+    }
+}
