@@ -13,6 +13,7 @@ pub mod error;
 pub mod iproute;
 pub mod netns;
 pub mod packet;
+pub mod run;
 pub mod scenario;
 pub mod show;
 pub mod stack;

@@ -25,7 +25,7 @@ impl World {
                 let (kind, peer_ifindex, link_netns) = match dev.kind {
                     DevKind::Loopback => (LinkKind::Loopback, None, None),
                     DevKind::Ipip => (LinkKind::Ipip, None, None),
-                    DevKind::Nic { .. } => (LinkKind::Ether, None, None),
+                    DevKind::Nic { .. } => (LinkKind::Nic, None, None),
                     DevKind::Veth { peer } => {
                         let p = &self.devs[peer];
                         let other = (p.ns != dev.ns).then(|| self.ns[p.ns].name.clone());

@@ -119,7 +119,9 @@ impl World {
             netns: self.ns[d.ns].name.clone(),
             dev: d.name.clone(),
         };
-        let summary = crate::stack::summary::summarize(&pkt.data, d.has_ethernet_header());
+        // Past the link layer, `data` is an IP packet; a valid IPv4 header tells them apart.
+        let is_ip = !d.has_ethernet_header() || crate::wire::ipv4::Ipv4Repr::parse(&pkt.data).is_ok();
+        let summary = crate::stack::summary::summarize(&pkt.data, !is_ip);
         self.trace.dropped += 1;
         self.trace.drops.push((
             DropRecord {

@@ -71,7 +71,10 @@ pub enum Command {
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub enum LinkKind {
     Loopback,
+    /// A virtual Ethernet device (veth; vxlan when it has no peer).
     Ether,
+    /// A physical NIC (`qdisc fq_codel`, `state UP` with carrier).
+    Nic,
     /// ipip fallback device (`link/ipip 0.0.0.0 brd 0.0.0.0`).
     Ipip,
 }

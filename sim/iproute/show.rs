@@ -218,7 +218,7 @@ fn write_link(out: &mut String, l: &LinkView, all: &[LinkView]) {
     }
     match l.kind {
         LinkKind::Loopback => flags.push("LOOPBACK"),
-        LinkKind::Ether => flags.extend(["BROADCAST", "MULTICAST"]),
+        LinkKind::Ether | LinkKind::Nic => flags.extend(["BROADCAST", "MULTICAST"]),
         LinkKind::Ipip => flags.push("NOARP"),
     }
     if l.admin_up {
@@ -244,10 +244,18 @@ fn write_link(out: &mut String, l: &LinkView, all: &[LinkView]) {
         match (l.kind, l.peer_ifindex) {
             (LinkKind::Ether, Some(_)) if l.carrier => "UP",
             (LinkKind::Ether, Some(_)) => "LOWERLAYERDOWN",
+            (LinkKind::Nic, _) if l.carrier => "UP",
+            (LinkKind::Nic, _) => "DOWN",
             _ => "UNKNOWN",
         }
     };
-    let qdisc = if l.admin_up { "noqueue" } else { "noop" };
+    // A physical NIC gets the distribution's default qdisc (fq_codel, as seed 000 shows);
+    // virtual devices have none.
+    let qdisc = match (l.admin_up, l.kind) {
+        (false, _) => "noop",
+        (true, LinkKind::Nic) => "fq_codel",
+        (true, _) => "noqueue",
+    };
     let _ = writeln!(
         out,
         "{}: {}{}: <{}> mtu {} qdisc {} state {} group default qlen 1000",
@@ -268,7 +276,7 @@ fn write_link(out: &mut String, l: &LinkView, all: &[LinkView]) {
                 mac_str(&l.mac)
             );
         }
-        LinkKind::Ether => {
+        LinkKind::Ether | LinkKind::Nic => {
             let _ = write!(
                 out,
                 "    link/ether {} brd ff:ff:ff:ff:ff:ff",
