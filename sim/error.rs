@@ -6,10 +6,23 @@ use std::fmt;
 #[derive(Debug)]
 pub enum Error {
     /// The file does not parse: `file:line:col: message`.
-    Syntax { file: String, line: usize, col: usize, msg: String },
+    Syntax {
+        file: String,
+        line: usize,
+        col: usize,
+        msg: String,
+    },
     /// The file parses but says something impossible (unknown device, bad address...).
-    Invalid { file: String, line: usize, col: usize, msg: String },
-    Io { path: String, source: std::io::Error },
+    Invalid {
+        file: String,
+        line: usize,
+        col: usize,
+        msg: String,
+    },
+    Io {
+        path: String,
+        source: std::io::Error,
+    },
     /// The run exceeded its event budget.
     Budget(crate::engine::BudgetExhausted),
 }
@@ -17,7 +30,18 @@ pub enum Error {
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Error::Syntax { file, line, col, msg } | Error::Invalid { file, line, col, msg } => {
+            Error::Syntax {
+                file,
+                line,
+                col,
+                msg,
+            }
+            | Error::Invalid {
+                file,
+                line,
+                col,
+                msg,
+            } => {
                 write!(f, "{file}:{line}:{col}: {msg}")
             }
             Error::Io { path, source } => write!(f, "{path}: {source}"),

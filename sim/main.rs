@@ -6,7 +6,11 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 #[derive(Parser)]
-#[command(name = "sim", version, about = "Packet-level simulator of Linux container networking")]
+#[command(
+    name = "sim",
+    version,
+    about = "Packet-level simulator of Linux container networking"
+)]
 struct Cli {
     #[command(subcommand)]
     cmd: Cmd,
@@ -71,7 +75,12 @@ fn main() -> ExitCode {
                 ExitCode::from(1)
             }
         }
-        Cmd::Routes { file, netns, at_ms, route_n } => {
+        Cmd::Routes {
+            file,
+            netns,
+            at_ms,
+            route_n,
+        } => {
             let built = match sim::scenario::load(&file).and_then(|(s, text)| {
                 let mut s = s;
                 if let Some(ms) = at_ms {
@@ -100,7 +109,11 @@ fn main() -> ExitCode {
                 }
                 found = true;
                 if route_n {
-                    println!("# ip netns exec {} route -n\n{}", w.ns[ns].name, w.route_n(ns));
+                    println!(
+                        "# ip netns exec {} route -n\n{}",
+                        w.ns[ns].name,
+                        w.route_n(ns)
+                    );
                 } else {
                     println!("{}", w.tables(ns));
                 }

@@ -77,11 +77,18 @@ pub fn report(r: &RunResult) -> String {
     );
     let _ = writeln!(out, "\ncounters:");
     for (i, n) in w.ns.iter().enumerate() {
-        let interesting: Vec<String> = ["TcpExtIPReversePathFilter", "IpExtInNoRoutes", "IpOutNoRoutes", "IpInAddrErrors", "IpInHdrErrors", "IcmpOutRateLimitHost"]
-            .iter()
-            .filter(|k| w.ns[i].counter(k) > 0)
-            .map(|k| format!("{k} {}", w.ns[i].counter(k)))
-            .collect();
+        let interesting: Vec<String> = [
+            "TcpExtIPReversePathFilter",
+            "IpExtInNoRoutes",
+            "IpOutNoRoutes",
+            "IpInAddrErrors",
+            "IpInHdrErrors",
+            "IcmpOutRateLimitHost",
+        ]
+        .iter()
+        .filter(|k| w.ns[i].counter(k) > 0)
+        .map(|k| format!("{k} {}", w.ns[i].counter(k)))
+        .collect();
         let _ = writeln!(
             out,
             "  {:<12} IpInDelivers {} IpForwDatagrams {}{}{}",
@@ -125,11 +132,22 @@ pub fn write_outputs(r: &RunResult, dir: &Path) -> Result<Vec<PathBuf>, Error> {
     files.push((dir.join(format!("{}.pcapng", r.built.name)), buf));
     for (i, iface) in w.trace.ifaces.iter().enumerate() {
         let mut buf = Vec::new();
-        write_pcap(&mut buf, iface, w.trace.packets.iter().filter(|p| p.iface == i)).map_err(|e| io(dir, e))?;
-        files.push((dir.join(format!("{}.pcap", iface.name.replace('/', "-"))), buf));
+        write_pcap(
+            &mut buf,
+            iface,
+            w.trace.packets.iter().filter(|p| p.iface == i),
+        )
+        .map_err(|e| io(dir, e))?;
+        files.push((
+            dir.join(format!("{}.pcap", iface.name.replace('/', "-"))),
+            buf,
+        ));
     }
     for ns in 0..w.ns.len() {
-        files.push((dir.join(format!("{}.tables.txt", w.ns[ns].name)), w.tables(ns).into_bytes()));
+        files.push((
+            dir.join(format!("{}.tables.txt", w.ns[ns].name)),
+            w.tables(ns).into_bytes(),
+        ));
     }
     files.push((dir.join("report.txt"), report(r).into_bytes()));
     let mut written = Vec::new();

@@ -2,7 +2,10 @@
 //! `ip route show table local`, `ip neigh`, `route -n`, and `nstat` counters, from the world.
 
 use crate::dev::{DevKind, NsId};
-use crate::iproute::{format_addr, format_neigh, format_route, format_route_n, AddrView, LinkKind, LinkView, NeighView};
+use crate::iproute::{
+    format_addr, format_neigh, format_route, format_route_n, AddrView, LinkKind, LinkView,
+    NeighView,
+};
 use crate::netns::fib::Route;
 use crate::world::World;
 

@@ -71,6 +71,11 @@ impl Add for Duration {
 impl fmt::Display for Instant {
     /// Seconds with nanosecond precision, as tcpdump's relative timestamps read.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}.{:09}", self.0 / 1_000_000_000, self.0 % 1_000_000_000)
+        write!(
+            f,
+            "{}.{:09}",
+            self.0 / 1_000_000_000,
+            self.0 % 1_000_000_000
+        )
     }
 }

@@ -120,7 +120,8 @@ impl World {
             dev: d.name.clone(),
         };
         // Past the link layer, `data` is an IP packet; a valid IPv4 header tells them apart.
-        let is_ip = !d.has_ethernet_header() || crate::wire::ipv4::Ipv4Repr::parse(&pkt.data).is_ok();
+        let is_ip =
+            !d.has_ethernet_header() || crate::wire::ipv4::Ipv4Repr::parse(&pkt.data).is_ok();
         let summary = crate::stack::summary::summarize(&pkt.data, !is_ip);
         self.trace.dropped += 1;
         self.trace.drops.push((
@@ -177,7 +178,11 @@ impl World {
 
     /// Finds a device by name in a netns.
     pub fn dev_by_name(&self, ns: NsId, name: &str) -> Option<DevId> {
-        self.ns[ns].devs.iter().copied().find(|&d| self.devs[d].name == name)
+        self.ns[ns]
+            .devs
+            .iter()
+            .copied()
+            .find(|&d| self.devs[d].name == name)
     }
 
     pub fn ns_by_name(&self, name: &str) -> Option<NsId> {
@@ -194,7 +199,8 @@ impl World {
         self.devs[dev].stats.tx_packets += 1;
         let delay = self.devs[dev].delay;
         match self.devs[dev].kind {
-            DevKind::Veth { peer } => match crate::dev::veth_xmit(pkt.data.len(), &self.devs[peer]) {
+            DevKind::Veth { peer } => match crate::dev::veth_xmit(pkt.data.len(), &self.devs[peer])
+            {
                 Ok(()) => self.engine.schedule_in(delay, Event::Rx { dev: peer, pkt }),
                 Err(reason) => {
                     self.devs[dev].stats.tx_dropped += 1;
@@ -226,12 +232,14 @@ impl World {
                         })
                     };
                     if let Some(c) = copy {
-                        self.engine.schedule_in(delay, Event::Rx { dev: port, pkt: c });
+                        self.engine
+                            .schedule_in(delay, Event::Rx { dev: port, pkt: c });
                     }
                 }
             }
             DevKind::Loopback => {
-                self.engine.schedule_in(Duration::ZERO, Event::Rx { dev, pkt });
+                self.engine
+                    .schedule_in(Duration::ZERO, Event::Rx { dev, pkt });
             }
             DevKind::Ipip => {
                 // tunl0 has no wire: the stack encapsulates before reaching here.

@@ -81,7 +81,10 @@ impl Ping {
     /// iputils' data: a `struct timeval` (16 bytes, little-endian), then bytes 0x10, 0x11, ...
     fn payload(&self, now: Instant) -> Vec<u8> {
         let mut d = Vec::with_capacity(self.spec.size);
-        let (sec, usec) = (now.as_ns() / 1_000_000_000, (now.as_ns() % 1_000_000_000) / 1000);
+        let (sec, usec) = (
+            now.as_ns() / 1_000_000_000,
+            (now.as_ns() % 1_000_000_000) / 1000,
+        );
         if self.spec.size >= 16 {
             d.extend_from_slice(&sec.to_le_bytes());
             d.extend_from_slice(&usec.to_le_bytes());
@@ -118,13 +121,19 @@ impl Ping {
         let errs = self.errors.len();
         let start = self.first_send.unwrap_or(self.spec.start);
         let time_ms = self.last_activity.since(start).as_ns() / 1_000_000;
-        let mut out = vec![String::new(), format!("--- {} ping statistics ---", self.spec.dst)];
+        let mut out = vec![
+            String::new(),
+            format!("--- {} ping statistics ---", self.spec.dst),
+        ];
         let mut l = format!("{tx} packets transmitted, {rx} received");
         if errs > 0 {
             l += &format!(", +{errs} errors");
         }
         if tx > 0 {
-            l += &format!(", {}% packet loss", fmt_g((tx - rx) as f64 * 100.0 / tx as f64));
+            l += &format!(
+                ", {}% packet loss",
+                fmt_g((tx - rx) as f64 * 100.0 / tx as f64)
+            );
         }
         l += &format!(", time {time_ms}ms");
         out.push(l);
@@ -140,7 +149,13 @@ impl Ping {
             let var = (sum2 / u128::from(n)).saturating_sub(u128::from(avg) * u128::from(avg));
             let mdev = (var as f64).sqrt() as u64;
             let f = |v: u64| format!("{}.{:03}", v / 1000, v % 1000);
-            tail.push(format!("rtt min/avg/max/mdev = {}/{}/{}/{} ms", f(min), f(avg), f(max), f(mdev)));
+            tail.push(format!(
+                "rtt min/avg/max/mdev = {}/{}/{}/{} ms",
+                f(min),
+                f(avg),
+                f(max),
+                f(mdev)
+            ));
         }
         if self.pipesize > 1 {
             tail.push(format!("pipe {}", self.pipesize));
@@ -201,7 +216,10 @@ impl World {
             df_if_fits: true,
             payload: msg,
         };
-        let tag = Some(FlowTag { app: app as u32, seq });
+        let tag = Some(FlowTag {
+            app: app as u32,
+            seq,
+        });
         if let Err(e) = self.ip_send_local(ns, dst, send, tag) {
             let p = &mut self.pings[app];
             if seq == 1 {
@@ -242,7 +260,11 @@ impl World {
         let id = match input {
             PingInput::Reply { id, .. } | PingInput::Error { id, .. } => id,
         };
-        let Some(app) = self.pings.iter().position(|p| p.spec.ns == ns && p.spec.id == id && !p.finished) else {
+        let Some(app) = self
+            .pings
+            .iter()
+            .position(|p| p.spec.ns == ns && p.spec.id == id && !p.finished)
+        else {
             // Nobody listens: the kernel's ICMP handler consumes it.
             return self.deliver(pkt);
         };
@@ -250,27 +272,56 @@ impl World {
         let p = &mut self.pings[app];
         p.last_activity = now;
         match input {
-            PingInput::Reply { from, seq, ttl, len, .. } => {
+            PingInput::Reply {
+                from,
+                seq,
+                ttl,
+                len,
+                ..
+            } => {
                 let Some(&(_, sent_at)) = p.sent.iter().find(|(s, _)| *s == seq) else {
                     return;
                 };
                 let rtt = now.since(sent_at);
                 let dup = p.replies.iter().any(|r| r.seq == seq);
                 p.pipesize = p.pipesize.max(p.sent.len() + 1 - usize::from(seq));
-                p.replies.push(PingReply { seq, from, ttl, rtt });
-                let mut line = format!("{len} bytes from {from}: icmp_seq={seq} ttl={ttl} time={} ms", Ping::rtt_text(rtt));
+                p.replies.push(PingReply {
+                    seq,
+                    from,
+                    ttl,
+                    rtt,
+                });
+                let mut line = format!(
+                    "{len} bytes from {from}: icmp_seq={seq} ttl={ttl} time={} ms",
+                    Ping::rtt_text(rtt)
+                );
                 if dup {
                     line += " (DUP!)";
                 }
                 p.lines.push(line);
             }
-            PingInput::Error { from, seq, icmp_type, code, rest, .. } => {
+            PingInput::Error {
+                from,
+                seq,
+                icmp_type,
+                code,
+                rest,
+                ..
+            } => {
                 if !p.sent.iter().any(|(s, _)| *s == seq) {
                     return;
                 }
                 p.pipesize = p.pipesize.max(p.sent.len() + 1 - usize::from(seq));
-                p.errors.push(PingError { seq, from, icmp_type, code });
-                p.lines.push(format!("From {from} icmp_seq={seq} {}", error_text(icmp_type, code, rest)));
+                p.errors.push(PingError {
+                    seq,
+                    from,
+                    icmp_type,
+                    code,
+                });
+                p.lines.push(format!(
+                    "From {from} icmp_seq={seq} {}",
+                    error_text(icmp_type, code, rest)
+                ));
             }
         }
         // Every request answered (reply or error) after the last one was sent: exit now.
@@ -301,7 +352,10 @@ fn error_text(t: u8, code: u8, rest: [u8; 4]) -> String {
         (icmp::DEST_UNREACH, icmp::PROT_UNREACH) => "Destination Protocol Unreachable".into(),
         (icmp::DEST_UNREACH, icmp::PORT_UNREACH) => "Destination Port Unreachable".into(),
         (icmp::DEST_UNREACH, icmp::FRAG_NEEDED) => {
-            format!("Frag needed and DF set (mtu = {})", u16::from_be_bytes([rest[2], rest[3]]))
+            format!(
+                "Frag needed and DF set (mtu = {})",
+                u16::from_be_bytes([rest[2], rest[3]])
+            )
         }
         (icmp::DEST_UNREACH, icmp::PKT_FILTERED) => "Packet filtered".into(),
         (icmp::DEST_UNREACH, c) => format!("Dest Unreachable, Bad Code: {c}"),

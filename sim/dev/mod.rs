@@ -17,9 +17,13 @@ pub type NsId = usize;
 pub enum DevKind {
     Loopback,
     /// One end of a veth pair; the peer may be in another netns.
-    Veth { peer: DevId },
+    Veth {
+        peer: DevId,
+    },
     /// A NIC attached to an underlay L2 segment (a learning switch).
-    Nic { segment: usize },
+    Nic {
+        segment: usize,
+    },
     /// The ipip fallback device tunl0 (ARPHRD_TUNNEL, NOARP, no link-layer header).
     Ipip,
 }

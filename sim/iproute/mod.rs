@@ -51,10 +51,21 @@ pub enum Command {
     RouteDel(RouteSpec),
     NeighAdd(NeighSpec),
     NeighReplace(NeighSpec),
-    NeighDel { ip: Ipv4Addr, dev: String },
+    NeighDel {
+        ip: Ipv4Addr,
+        dev: String,
+    },
     /// `ip addr add A/len dev D`
-    AddrAdd { dev: String, addr: Ipv4Addr, len: u8 },
-    AddrDel { dev: String, addr: Ipv4Addr, len: u8 },
+    AddrAdd {
+        dev: String,
+        addr: Ipv4Addr,
+        len: u8,
+    },
+    AddrDel {
+        dev: String,
+        addr: Ipv4Addr,
+        len: u8,
+    },
     /// `ip link set DEV [up|down] [mtu N] [address MAC]`
     LinkSet {
         dev: String,
@@ -64,7 +75,10 @@ pub enum Command {
     },
     /// `sysctl -w net.ipv4.conf.all.rp_filter=2`, `sysctl net.ipv4.ip_forward=1`, or
     /// `echo 1 > /proc/sys/net/ipv4/conf/tap1/proxy_arp`; key in dotted form.
-    Sysctl { key: String, value: String },
+    Sysctl {
+        key: String,
+        value: String,
+    },
 }
 
 /// Link kinds as `ip addr` distinguishes them.

@@ -281,12 +281,18 @@ mod tests {
             daddr: "10.1.2.3".parse().unwrap(),
             ..Flow::default()
         };
-        assert_eq!(t.lookup(&flow).unwrap().gateway, Some("192.0.2.3".parse().unwrap()));
+        assert_eq!(
+            t.lookup(&flow).unwrap().gateway,
+            Some("192.0.2.3".parse().unwrap())
+        );
         let flow = Flow {
             daddr: "10.2.0.1".parse().unwrap(),
             ..Flow::default()
         };
-        assert_eq!(t.lookup(&flow).unwrap().gateway, Some("192.0.2.1".parse().unwrap()));
+        assert_eq!(
+            t.lookup(&flow).unwrap().gateway,
+            Some("192.0.2.1".parse().unwrap())
+        );
     }
 
     #[test]

@@ -36,8 +36,19 @@ impl IpIdent {
     }
 
     /// The ID for one packet (`ip_idents_reserve(hash, 1)`).
-    pub fn select(&mut self, now: Instant, daddr: Ipv4Addr, saddr: Ipv4Addr, proto: u8, rng: &mut ChaCha8Rng) -> u16 {
-        let h = splitmix(self.key ^ (u64::from(u32::from(daddr)) << 32 | u64::from(u32::from(saddr))) ^ u64::from(proto) << 56);
+    pub fn select(
+        &mut self,
+        now: Instant,
+        daddr: Ipv4Addr,
+        saddr: Ipv4Addr,
+        proto: u8,
+        rng: &mut ChaCha8Rng,
+    ) -> u16 {
+        let h = splitmix(
+            self.key
+                ^ (u64::from(u32::from(daddr)) << 32 | u64::from(u32::from(saddr)))
+                ^ u64::from(proto) << 56,
+        );
         let bucket = (h as usize) % BUCKETS;
         // Jiffies start one above zero so the first use of a bucket always draws a jump.
         let now_j = now.as_ns() / JIFFY_NS + 1;

@@ -75,7 +75,12 @@ impl NeighEntry {
     pub fn is_valid(&self) -> bool {
         matches!(
             self.state,
-            NudState::Reachable | NudState::Stale | NudState::Delay | NudState::Probe | NudState::Permanent | NudState::Noarp
+            NudState::Reachable
+                | NudState::Stale
+                | NudState::Delay
+                | NudState::Probe
+                | NudState::Permanent
+                | NudState::Noarp
         )
     }
 }

@@ -83,7 +83,10 @@ pub fn build(file: &str, text: &str, s: &Scenario) -> Result<Built, Error> {
     let mut seg_ids = BTreeMap::new();
     for seg in &s.segments {
         if seg_ids.contains_key(&seg.name) {
-            return Err(cx.err(&seg.name, format!("segment \"{}\" is defined twice", seg.name)));
+            return Err(cx.err(
+                &seg.name,
+                format!("segment \"{}\" is defined twice", seg.name),
+            ));
         }
         let delay = Duration::from_us(seg.delay_us.unwrap_or(50));
         w.segments.push(Segment::new(seg.name.clone(), delay));
@@ -113,17 +116,31 @@ pub fn build(file: &str, text: &str, s: &Scenario) -> Result<Built, Error> {
         }
         for d in &n.devices {
             if w.dev_by_name(ns, &d.name).is_some() {
-                return Err(cx.err(&d.name, format!("netns \"{}\": device \"{}\" is defined twice", n.name, d.name)));
+                return Err(cx.err(
+                    &d.name,
+                    format!(
+                        "netns \"{}\": device \"{}\" is defined twice",
+                        n.name, d.name
+                    ),
+                ));
             }
             let mac = match &d.mac {
-                Some(m) => Some(parse_mac(m).map_err(|e| cx.err(m, format!("device \"{}\": {e}", d.name)))?),
+                Some(m) => Some(
+                    parse_mac(m).map_err(|e| cx.err(m, format!("device \"{}\": {e}", d.name)))?,
+                ),
                 None => None,
             };
             let kind = match &d.kind {
                 DeviceKind::Ipip => DevKind::Ipip,
                 DeviceKind::Nic { segment } => {
                     let Some(&seg) = seg_ids.get(segment) else {
-                        return Err(cx.err(segment, format!("device \"{}/{}\": unknown segment \"{segment}\"", n.name, d.name)));
+                        return Err(cx.err(
+                            segment,
+                            format!(
+                                "device \"{}/{}\": unknown segment \"{segment}\"",
+                                n.name, d.name
+                            ),
+                        ));
                     };
                     DevKind::Nic { segment: seg }
                 }
@@ -147,9 +164,23 @@ pub fn build(file: &str, text: &str, s: &Scenario) -> Result<Built, Error> {
                 continue;
             };
             let me = w.dev_by_name(ns, &d.name).unwrap_or(usize::MAX);
-            let p = resolve_dev(&w, peer).ok_or_else(|| cx.err(peer, format!("veth \"{}/{}\": unknown peer \"{peer}\" (expected netns/dev)", n.name, d.name)))?;
+            let p = resolve_dev(&w, peer).ok_or_else(|| {
+                cx.err(
+                    peer,
+                    format!(
+                        "veth \"{}/{}\": unknown peer \"{peer}\" (expected netns/dev)",
+                        n.name, d.name
+                    ),
+                )
+            })?;
             if !matches!(w.devs[p].kind, DevKind::Veth { .. }) {
-                return Err(cx.err(peer, format!("veth \"{}/{}\": peer \"{peer}\" is not a veth", n.name, d.name)));
+                return Err(cx.err(
+                    peer,
+                    format!(
+                        "veth \"{}/{}\": peer \"{peer}\" is not a veth",
+                        n.name, d.name
+                    ),
+                ));
             }
             let back = s
                 .netns
@@ -176,7 +207,8 @@ pub fn build(file: &str, text: &str, s: &Scenario) -> Result<Built, Error> {
             }
             for a in &d.addrs {
                 let (addr, len) = parse_prefix(a).ok_or_else(|| cx.err(a, format!("device \"{}/{}\": \"{a}\" is not an IPv4 prefix (expected A.B.C.D/LEN)", n.name, d.name)))?;
-                w.addr_add(id, addr, len).map_err(|e| cx.err(a, format!("ip addr add {a} dev {}: {e}", d.name)))?;
+                w.addr_add(id, addr, len)
+                    .map_err(|e| cx.err(a, format!("ip addr add {a} dev {}: {e}", d.name)))?;
             }
         }
         for kv in n.sysctls.iter().filter(|kv| names_device(kv)) {
@@ -185,12 +217,14 @@ pub fn build(file: &str, text: &str, s: &Scenario) -> Result<Built, Error> {
     }
     for (n, &ns) in s.netns.iter().zip(&ns_ids) {
         for r in &n.routes {
-            let spec = parse_route(r).map_err(|e| cx.err(r, format!("netns \"{}\": route \"{r}\": {e}", n.name)))?;
+            let spec = parse_route(r)
+                .map_err(|e| cx.err(r, format!("netns \"{}\": route \"{r}\": {e}", n.name)))?;
             w.apply_command(ns, &Command::RouteAdd(spec))
                 .map_err(|e| cx.err(r, format!("netns \"{}\": ip route add {r}: {e}", n.name)))?;
         }
         for r in &n.neigh {
-            let spec = parse_neigh(r).map_err(|e| cx.err(r, format!("netns \"{}\": neigh \"{r}\": {e}", n.name)))?;
+            let spec = parse_neigh(r)
+                .map_err(|e| cx.err(r, format!("netns \"{}\": neigh \"{r}\": {e}", n.name)))?;
             w.apply_command(ns, &Command::NeighAdd(spec))
                 .map_err(|e| cx.err(r, format!("netns \"{}\": ip neigh add {r}: {e}", n.name)))?;
         }
@@ -206,7 +240,12 @@ pub fn build(file: &str, text: &str, s: &Scenario) -> Result<Built, Error> {
         }
         Some(list) => {
             for c in list {
-                let d = resolve_dev(&w, c).ok_or_else(|| cx.err(c, format!("capture \"{c}\": no such device (expected netns/dev)")))?;
+                let d = resolve_dev(&w, c).ok_or_else(|| {
+                    cx.err(
+                        c,
+                        format!("capture \"{c}\": no such device (expected netns/dev)"),
+                    )
+                })?;
                 w.enable_capture(d);
             }
         }
@@ -214,9 +253,13 @@ pub fn build(file: &str, text: &str, s: &Scenario) -> Result<Built, Error> {
     // Changes.
     for c in &s.changes {
         let Some(ns) = w.ns_by_name(&c.netns) else {
-            return Err(cx.err(&c.netns, format!("change at {} ms: unknown netns \"{}\"", c.at_ms, c.netns)));
+            return Err(cx.err(
+                &c.netns,
+                format!("change at {} ms: unknown netns \"{}\"", c.at_ms, c.netns),
+            ));
         };
-        let cmd = parse_command(&c.cmd).map_err(|e| cx.err(&c.cmd, format!("change \"{}\": {e}", c.cmd)))?;
+        let cmd = parse_command(&c.cmd)
+            .map_err(|e| cx.err(&c.cmd, format!("change \"{}\": {e}", c.cmd)))?;
         let at = Instant::ZERO + Duration::from_ms(c.at_ms);
         w.changes.push(Change {
             at,
@@ -234,7 +277,9 @@ pub fn build(file: &str, text: &str, s: &Scenario) -> Result<Built, Error> {
         let Some(ns) = w.ns_by_name(&p.from) else {
             return Err(cx.err(&p.from, format!("ping: unknown netns \"{}\"", p.from)));
         };
-        let dst: Ipv4Addr = p.to.parse().map_err(|_| cx.err(&p.to, format!("ping: \"{}\" is not an IPv4 address", p.to)))?;
+        let dst: Ipv4Addr =
+            p.to.parse()
+                .map_err(|_| cx.err(&p.to, format!("ping: \"{}\" is not an IPv4 address", p.to)))?;
         if p.count == 0 {
             return Err(cx.err(&p.from, "ping: count must be at least 1".to_string()));
         }
@@ -243,7 +288,10 @@ pub fn build(file: &str, text: &str, s: &Scenario) -> Result<Built, Error> {
                 return Err(cx.err(reason, format!("expect: unknown drop reason \"{reason}\"")));
             }
             if resolve_dev(&w, at).is_none() {
-                return Err(cx.err(at, format!("expect: no such device \"{at}\" (expected netns/dev)")));
+                return Err(cx.err(
+                    at,
+                    format!("expect: no such device \"{at}\" (expected netns/dev)"),
+                ));
             }
         }
         let id = match p.id {
@@ -264,7 +312,9 @@ pub fn build(file: &str, text: &str, s: &Scenario) -> Result<Built, Error> {
     Ok(Built {
         world: w,
         name: s.name.clone().unwrap_or_else(|| "scenario".into()),
-        until: s.duration_ms.map(|ms| Instant::ZERO + Duration::from_ms(ms)),
+        until: s
+            .duration_ms
+            .map(|ms| Instant::ZERO + Duration::from_ms(ms)),
         expects,
     })
 }

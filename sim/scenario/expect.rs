@@ -22,15 +22,25 @@ pub fn check(w: &World, expects: &[(usize, Option<Expect>)]) -> Vec<Outcome> {
         };
         let p = &w.pings[*app];
         let from = &w.ns[p.spec.ns].name;
-        let head = format!("ping {} -> {} (start {} ms)", from, p.spec.dst, p.spec.start.as_ns() / 1_000_000);
+        let head = format!(
+            "ping {} -> {} (start {} ms)",
+            from,
+            p.spec.dst,
+            p.spec.start.as_ns() / 1_000_000
+        );
         let sent = p.sent.len();
         let mut problems = Vec::new();
         let what = match exp {
             Expect::Reply { ttl } => {
                 for (seq, _) in &p.sent {
                     match p.replies.iter().find(|r| r.seq == *seq) {
-                        None => problems.push(format!("icmp_seq={seq}: no reply{}", first_drop(w, *app, *seq))),
-                        Some(r) if r.ttl != *ttl => problems.push(format!("icmp_seq={seq}: ttl={}", r.ttl)),
+                        None => problems.push(format!(
+                            "icmp_seq={seq}: no reply{}",
+                            first_drop(w, *app, *seq)
+                        )),
+                        Some(r) if r.ttl != *ttl => {
+                            problems.push(format!("icmp_seq={seq}: ttl={}", r.ttl))
+                        }
                         Some(_) => {}
                     }
                 }
@@ -42,14 +52,16 @@ pub fn check(w: &World, expects: &[(usize, Option<Expect>)]) -> Vec<Outcome> {
                         problems.push(format!("icmp_seq={seq}: got a reply"));
                         continue;
                     }
-                    let d = w
-                        .trace
-                        .drops
-                        .iter()
-                        .find(|(_, tag)| tag.is_some_and(|t| t.app as usize == *app && t.seq == *seq));
+                    let d = w.trace.drops.iter().find(|(_, tag)| {
+                        tag.is_some_and(|t| t.app as usize == *app && t.seq == *seq)
+                    });
                     match d {
-                        Some((d, _)) if d.reason.kernel_name() == reason && d.place.to_string() == *at => {}
-                        Some((d, _)) => problems.push(format!("icmp_seq={seq}: dropped at {} with {}", d.place, d.reason)),
+                        Some((d, _))
+                            if d.reason.kernel_name() == reason && d.place.to_string() == *at => {}
+                        Some((d, _)) => problems.push(format!(
+                            "icmp_seq={seq}: dropped at {} with {}",
+                            d.place, d.reason
+                        )),
                         None => problems.push(format!("icmp_seq={seq}: no drop recorded")),
                     }
                 }
@@ -58,7 +70,7 @@ pub fn check(w: &World, expects: &[(usize, Option<Expect>)]) -> Vec<Outcome> {
             Expect::Error { from: efrom, text } => {
                 for (seq, _) in &p.sent {
                     let want = format!("From {efrom} icmp_seq={seq} {text}");
-                    if !p.lines.iter().any(|l| *l == want) {
+                    if !p.lines.contains(&want) {
                         problems.push(format!("icmp_seq={seq}: no \"{want}\""));
                     }
                 }

@@ -171,13 +171,17 @@ pub struct ChangeSpec {
 
 /// Parses RON text; errors carry `file:line:col`.
 pub fn parse(file: &str, text: &str) -> Result<Scenario, crate::error::Error> {
-    let opts = ron::Options::default().with_default_extension(ron::extensions::Extensions::IMPLICIT_SOME | ron::extensions::Extensions::UNWRAP_VARIANT_NEWTYPES);
-    opts.from_str::<Scenario>(text).map_err(|e| crate::error::Error::Syntax {
-        file: file.to_string(),
-        line: e.position.line,
-        col: e.position.col,
-        msg: e.code.to_string(),
-    })
+    let opts = ron::Options::default().with_default_extension(
+        ron::extensions::Extensions::IMPLICIT_SOME
+            | ron::extensions::Extensions::UNWRAP_VARIANT_NEWTYPES,
+    );
+    opts.from_str::<Scenario>(text)
+        .map_err(|e| crate::error::Error::Syntax {
+            file: file.to_string(),
+            line: e.position.line,
+            col: e.position.col,
+            msg: e.code.to_string(),
+        })
 }
 
 /// Loads a scenario file.

@@ -38,7 +38,11 @@ impl World {
             .entry(key)
             .or_insert_with(|| NeighEntry::new(NudState::None, None, now));
         match entry.state {
-            NudState::Permanent | NudState::Noarp | NudState::Reachable | NudState::Delay | NudState::Probe => {
+            NudState::Permanent
+            | NudState::Noarp
+            | NudState::Reachable
+            | NudState::Delay
+            | NudState::Probe => {
                 let mac = entry.lladdr.unwrap_or(BROADCAST);
                 self.eth_xmit(dev, mac, pkt)
             }
@@ -48,7 +52,14 @@ impl World {
                 entry.gen += 1;
                 let gen = entry.gen;
                 let mac = entry.lladdr.unwrap_or(BROADCAST);
-                self.engine.schedule_in(DELAY_FIRST_PROBE_TIME, Event::NeighTimer { dev, ip: nexthop, gen });
+                self.engine.schedule_in(
+                    DELAY_FIRST_PROBE_TIME,
+                    Event::NeighTimer {
+                        dev,
+                        ip: nexthop,
+                        gen,
+                    },
+                );
                 self.eth_xmit(dev, mac, pkt)
             }
             NudState::Incomplete => self.neigh_enqueue(dev, nexthop, pkt),
@@ -58,7 +69,14 @@ impl World {
                 entry.updated = now;
                 entry.gen += 1;
                 let gen = entry.gen;
-                self.engine.schedule_in(RETRANS_TIME, Event::NeighTimer { dev, ip: nexthop, gen });
+                self.engine.schedule_in(
+                    RETRANS_TIME,
+                    Event::NeighTimer {
+                        dev,
+                        ip: nexthop,
+                        gen,
+                    },
+                );
                 self.neigh_enqueue(dev, nexthop, pkt);
                 self.neigh_probe(dev, nexthop);
             }
@@ -102,7 +120,11 @@ impl World {
         let unicast = e.probes < UCAST_SOLICIT;
         e.probes += 1;
         let dst_hw = if unicast { e.lladdr } else { None };
-        let last_src = e.queue.back().and_then(|p| crate::wire::ipv4::Ipv4Repr::peek(&p.data)).map(|(s, _, _)| s);
+        let last_src = e
+            .queue
+            .back()
+            .and_then(|p| crate::wire::ipv4::Ipv4Repr::peek(&p.data))
+            .map(|(s, _, _)| s);
         // Sender IP (arp_announce=0): the queued packet's source if it is ours, else by scope link.
         let sip = match last_src {
             Some(s) if self.is_local_addr(ns, s) => Some(s),
@@ -111,20 +133,52 @@ impl World {
         .or_else(|| self.select_addr(ns, dev, target, RT_SCOPE_LINK))
         .unwrap_or(Ipv4Addr::UNSPECIFIED);
         let mac = self.devs[dev].mac;
-        self.arp_send(dev, OP_REQUEST, dst_hw.unwrap_or(BROADCAST), mac, sip, [0; 6], target);
+        self.arp_send(
+            dev,
+            OP_REQUEST,
+            dst_hw.unwrap_or(BROADCAST),
+            mac,
+            sip,
+            [0; 6],
+            target,
+        );
     }
 
     /// Builds and transmits one ARP packet (`arp_send_dst`).
     #[allow(clippy::too_many_arguments)]
-    fn arp_send(&mut self, dev: DevId, op: u16, eth_dst: [u8; 6], sha: [u8; 6], spa: Ipv4Addr, tha: [u8; 6], tpa: Ipv4Addr) {
+    fn arp_send(
+        &mut self,
+        dev: DevId,
+        op: u16,
+        eth_dst: [u8; 6],
+        sha: [u8; 6],
+        spa: Ipv4Addr,
+        tha: [u8; 6],
+        tpa: Ipv4Addr,
+    ) {
         let frame = self.arp_frame(dev, op, eth_dst, sha, spa, tha, tpa);
         let pkt = self.new_pkt(None, frame);
         self.dev_xmit(dev, pkt)
     }
 
     #[allow(clippy::too_many_arguments)]
-    fn arp_frame(&self, dev: DevId, op: u16, eth_dst: [u8; 6], sha: [u8; 6], spa: Ipv4Addr, tha: [u8; 6], tpa: Ipv4Addr) -> Vec<u8> {
-        let arp = ArpRepr { op, sha, spa, tha, tpa };
+    fn arp_frame(
+        &self,
+        dev: DevId,
+        op: u16,
+        eth_dst: [u8; 6],
+        sha: [u8; 6],
+        spa: Ipv4Addr,
+        tha: [u8; 6],
+        tpa: Ipv4Addr,
+    ) -> Vec<u8> {
+        let arp = ArpRepr {
+            op,
+            sha,
+            spa,
+            tha,
+            tpa,
+        };
         EthRepr {
             dst: eth_dst,
             src: self.devs[dev].mac,
@@ -151,7 +205,8 @@ impl World {
                 // No upper-layer confirmation (ping gives none): REACHABLE ages to STALE.
                 if now < e.confirmed + reachable {
                     let at = e.confirmed + reachable;
-                    self.engine.schedule_at(at, Event::NeighTimer { dev, ip, gen });
+                    self.engine
+                        .schedule_at(at, Event::NeighTimer { dev, ip, gen });
                 } else {
                     e.state = NudState::Stale;
                 }
@@ -160,11 +215,13 @@ impl World {
                 if now <= e.confirmed + DELAY_FIRST_PROBE_TIME {
                     e.state = NudState::Reachable;
                     let at = e.confirmed + reachable;
-                    self.engine.schedule_at(at, Event::NeighTimer { dev, ip, gen });
+                    self.engine
+                        .schedule_at(at, Event::NeighTimer { dev, ip, gen });
                 } else {
                     e.state = NudState::Probe;
                     e.probes = 0;
-                    self.engine.schedule_in(RETRANS_TIME, Event::NeighTimer { dev, ip, gen });
+                    self.engine
+                        .schedule_in(RETRANS_TIME, Event::NeighTimer { dev, ip, gen });
                     self.neigh_probe(dev, ip);
                 }
             }
@@ -180,7 +237,8 @@ impl World {
                     let queued: Vec<Pkt> = e.queue.drain(..).collect();
                     self.neigh_invalidate(dev, queued);
                 } else {
-                    self.engine.schedule_in(RETRANS_TIME, Event::NeighTimer { dev, ip, gen });
+                    self.engine
+                        .schedule_in(RETRANS_TIME, Event::NeighTimer { dev, ip, gen });
                     self.neigh_probe(dev, ip);
                 }
             }
@@ -192,13 +250,27 @@ impl World {
     /// unreachable back to its source and is dropped (R5.3).
     fn neigh_invalidate(&mut self, dev: DevId, queued: Vec<Pkt>) {
         for pkt in queued {
-            self.icmp_send(dev, PktType::Host, &pkt, icmp::DEST_UNREACH, icmp::HOST_UNREACH, [0; 4]);
+            self.icmp_send(
+                dev,
+                PktType::Host,
+                &pkt,
+                icmp::DEST_UNREACH,
+                icmp::HOST_UNREACH,
+                [0; 4],
+            );
             self.drop_pkt(dev, pkt, DropReason::NeighFailed);
         }
     }
 
     /// `neigh_update()` as ARP input calls it.
-    fn neigh_update(&mut self, dev: DevId, ip: Ipv4Addr, lladdr: [u8; 6], new: NudState, override_: bool) {
+    fn neigh_update(
+        &mut self,
+        dev: DevId,
+        ip: Ipv4Addr,
+        lladdr: [u8; 6],
+        new: NudState,
+        override_: bool,
+    ) {
         let ns = self.devs[dev].ns;
         let now = self.now();
         let reachable = self.devs[dev].reachable_time;
@@ -233,9 +305,13 @@ impl World {
         e.gen += 1;
         if new == NudState::Reachable {
             let gen = e.gen;
-            self.engine.schedule_in(reachable, Event::NeighTimer { dev, ip, gen });
+            self.engine
+                .schedule_in(reachable, Event::NeighTimer { dev, ip, gen });
         }
-        if matches!(old, NudState::Incomplete | NudState::Failed | NudState::None) {
+        if matches!(
+            old,
+            NudState::Incomplete | NudState::Failed | NudState::None
+        ) {
             let queued: Vec<Pkt> = e.queue.drain(..).collect();
             for pkt in queued {
                 self.eth_xmit(dev, lladdr, pkt);
@@ -286,7 +362,9 @@ impl World {
                     self.arp_send(dev, OP_REPLY, arp.sha, mac, tip, arp.sha, sip);
                     return self.deliver(pkt);
                 }
-                Some(RouteType::Unicast) if self.devs[dev].conf.proxy_arp || self.ns[ns].conf_all.proxy_arp => {
+                Some(RouteType::Unicast)
+                    if self.devs[dev].conf.proxy_arp || self.ns[ns].conf_all.proxy_arp =>
+                {
                     self.neigh_event_ns(dev, sip, arp.sha);
                     let frame = self.arp_frame(dev, OP_REPLY, arp.sha, mac, tip, arp.sha, sip);
                     let delay = self.devs[dev].conf.proxy_delay;
@@ -296,7 +374,10 @@ impl World {
                     } else {
                         // `pneigh_enqueue`: answered after a random delay in [0, proxy_delay).
                         let d = self.engine.rng.gen_range(0..delay.as_ns());
-                        self.engine.schedule_in(Duration::from_ns(d), Event::ProxyReply { dev, pkt: reply });
+                        self.engine.schedule_in(
+                            Duration::from_ns(d),
+                            Event::ProxyReply { dev, pkt: reply },
+                        );
                     }
                     return self.deliver(pkt);
                 }

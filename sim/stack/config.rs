@@ -5,7 +5,8 @@
 use crate::dev::{DevConf, DevId, DevKind, Device, IfAddr, NsId};
 use crate::iproute::{Command, NeighSpec, RouteSpec};
 use crate::netns::fib::{
-    Flow, Ipv4Net, Route, RouteType, RTPROT_BOOT, RTPROT_KERNEL, RT_SCOPE_HOST, RT_SCOPE_LINK, RT_SCOPE_UNIVERSE, RT_TABLE_LOCAL, RT_TABLE_MAIN,
+    Flow, Ipv4Net, Route, RouteType, RTPROT_BOOT, RTPROT_KERNEL, RT_SCOPE_HOST, RT_SCOPE_LINK,
+    RT_SCOPE_UNIVERSE, RT_TABLE_LOCAL, RT_TABLE_MAIN,
 };
 use crate::netns::neigh::NeighEntry;
 use crate::netns::Netns;
@@ -19,7 +20,8 @@ impl World {
     pub fn add_netns(&mut self, name: &str, host: &str) -> NsId {
         let key = self.engine.rng.gen();
         let seed = self.engine.rng.gen();
-        self.ns.push(Netns::new(name.to_string(), host.to_string(), key, seed));
+        self.ns
+            .push(Netns::new(name.to_string(), host.to_string(), key, seed));
         let ns = self.ns.len() - 1;
         let lo = self.add_device(ns, "lo", DevKind::Loopback, Some([0; 6]), Some(65536));
         self.devs[lo].admin_up = true;
@@ -29,7 +31,14 @@ impl World {
 
     /// Creates a device, down, with conf copied from conf/default and a random MAC unless given
     /// (`eth_random_addr`: locally administered unicast).
-    pub fn add_device(&mut self, ns: NsId, name: &str, kind: DevKind, mac: Option<[u8; 6]>, mtu: Option<u32>) -> DevId {
+    pub fn add_device(
+        &mut self,
+        ns: NsId,
+        name: &str,
+        kind: DevKind,
+        mac: Option<[u8; 6]>,
+        mtu: Option<u32>,
+    ) -> DevId {
         let mac = mac.unwrap_or_else(|| {
             let mut m: [u8; 6] = self.engine.rng.gen();
             m[0] = (m[0] & 0xfe) | 0x02;
@@ -41,7 +50,8 @@ impl World {
             _ => 1500,
         });
         // reachable_time = base (30 s) * uniform [0.5, 1.5) (`neigh_rand_reach_time`).
-        let reachable = Duration::from_ns(self.engine.rng.gen_range(15_000_000_000..45_000_000_000));
+        let reachable =
+            Duration::from_ns(self.engine.rng.gen_range(15_000_000_000..45_000_000_000));
         let n = &mut self.ns[ns];
         let ifindex = n.next_ifindex;
         n.next_ifindex += 1;
@@ -89,7 +99,12 @@ impl World {
                 let d = self.find_dev(ns, dev)?;
                 self.addr_del(d, *addr, *len)
             }
-            Command::LinkSet { dev, up, mtu, address } => {
+            Command::LinkSet {
+                dev,
+                up,
+                mtu,
+                address,
+            } => {
                 let d = self.find_dev(ns, dev)?;
                 if let Some(m) = mtu {
                     self.devs[d].mtu = *m;
@@ -109,12 +124,17 @@ impl World {
     }
 
     fn find_dev(&self, ns: NsId, name: &str) -> Result<DevId, String> {
-        self.dev_by_name(ns, name).ok_or_else(|| format!("Cannot find device \"{name}\""))
+        self.dev_by_name(ns, name)
+            .ok_or_else(|| format!("Cannot find device \"{name}\""))
     }
 
     /// `ip addr add A/len dev D` (R1.13).
     pub fn addr_add(&mut self, dev: DevId, addr: Ipv4Addr, len: u8) -> Result<(), String> {
-        if self.devs[dev].addrs.iter().any(|a| a.addr == addr && a.len == len) {
+        if self.devs[dev]
+            .addrs
+            .iter()
+            .any(|a| a.addr == addr && a.len == len)
+        {
             return Err("RTNETLINK answers: File exists".into());
         }
         let net = Ipv4Net::new(addr, len);
@@ -122,7 +142,11 @@ impl World {
             .addrs
             .iter()
             .any(|a| a.len == len && Ipv4Net::new(a.addr, a.len) == net);
-        let scope = if addr.is_loopback() { RT_SCOPE_HOST } else { RT_SCOPE_UNIVERSE };
+        let scope = if addr.is_loopback() {
+            RT_SCOPE_HOST
+        } else {
+            RT_SCOPE_UNIVERSE
+        };
         self.devs[dev].addrs.push(IfAddr {
             addr,
             len,
@@ -135,7 +159,11 @@ impl World {
     }
 
     fn addr_del(&mut self, dev: DevId, addr: Ipv4Addr, len: u8) -> Result<(), String> {
-        let Some(i) = self.devs[dev].addrs.iter().position(|a| a.addr == addr && a.len == len) else {
+        let Some(i) = self.devs[dev]
+            .addrs
+            .iter()
+            .position(|a| a.addr == addr && a.len == len)
+        else {
             return Err("RTNETLINK answers: Cannot assign requested address".into());
         };
         self.devs[dev].addrs.remove(i);
@@ -146,8 +174,12 @@ impl World {
             self.ns[ns].main.retain(|r| r.dev != Some(ifindex));
             self.ns[ns].local.retain(|r| r.dev != Some(ifindex));
         } else {
-            self.ns[ns].main.retain(|r| !(r.dev == Some(ifindex) && r.prefsrc == Some(addr) && r.proto == RTPROT_KERNEL));
-            self.ns[ns].local.retain(|r| !(r.dev == Some(ifindex) && r.prefsrc == Some(addr)));
+            self.ns[ns].main.retain(|r| {
+                !(r.dev == Some(ifindex) && r.prefsrc == Some(addr) && r.proto == RTPROT_KERNEL)
+            });
+            self.ns[ns]
+                .local
+                .retain(|r| !(r.dev == Some(ifindex) && r.prefsrc == Some(addr)));
         }
         Ok(())
     }
@@ -156,9 +188,18 @@ impl World {
     fn fib_add_ifaddr(&mut self, dev: DevId, idx: usize) {
         let d = &self.devs[dev];
         let a = d.addrs[idx];
-        let (ns, ifindex, up, is_lo) = (d.ns, d.ifindex, d.admin_up, matches!(d.kind, DevKind::Loopback));
+        let (ns, ifindex, up, is_lo) = (
+            d.ns,
+            d.ifindex,
+            d.admin_up,
+            matches!(d.kind, DevKind::Loopback),
+        );
         let kernel = |rtype, dst: Ipv4Net, scope| Route {
-            table: if rtype == RouteType::Unicast { RT_TABLE_MAIN } else { RT_TABLE_LOCAL },
+            table: if rtype == RouteType::Unicast {
+                RT_TABLE_MAIN
+            } else {
+                RT_TABLE_LOCAL
+            },
             dst,
             rtype,
             tos: 0,
@@ -171,7 +212,10 @@ impl World {
             onlink: false,
             nh_scope: RT_SCOPE_HOST,
         };
-        self.ns[ns].local.insert(kernel(RouteType::Local, Ipv4Net::host(a.addr), RT_SCOPE_HOST), true);
+        self.ns[ns].local.insert(
+            kernel(RouteType::Local, Ipv4Net::host(a.addr), RT_SCOPE_HOST),
+            true,
+        );
         if !up {
             return;
         }
@@ -180,14 +224,23 @@ impl World {
             return;
         }
         if is_lo {
-            self.ns[ns].local.insert(kernel(RouteType::Local, prefix, RT_SCOPE_HOST), true);
-        } else {
-            self.ns[ns].main.insert(kernel(RouteType::Unicast, prefix, RT_SCOPE_LINK), true);
-        }
-        if a.len < 31 {
             self.ns[ns]
                 .local
-                .insert(kernel(RouteType::Broadcast, Ipv4Net::host(prefix.broadcast()), RT_SCOPE_LINK), true);
+                .insert(kernel(RouteType::Local, prefix, RT_SCOPE_HOST), true);
+        } else {
+            self.ns[ns]
+                .main
+                .insert(kernel(RouteType::Unicast, prefix, RT_SCOPE_LINK), true);
+        }
+        if a.len < 31 {
+            self.ns[ns].local.insert(
+                kernel(
+                    RouteType::Broadcast,
+                    Ipv4Net::host(prefix.broadcast()),
+                    RT_SCOPE_LINK,
+                ),
+                true,
+            );
         }
     }
 
@@ -200,7 +253,9 @@ impl World {
         let ns = self.devs[dev].ns;
         let ifindex = self.devs[dev].ifindex;
         // Re-adding all address routes: drop the local ones first so they are not doubled.
-        self.ns[ns].local.retain(|r| !(r.dev == Some(ifindex) && r.proto == RTPROT_KERNEL));
+        self.ns[ns]
+            .local
+            .retain(|r| !(r.dev == Some(ifindex) && r.proto == RTPROT_KERNEL));
         for i in 0..self.devs[dev].addrs.len() {
             self.fib_add_ifaddr(dev, i);
         }
@@ -215,8 +270,16 @@ impl World {
         let ns = self.devs[dev].ns;
         let ifindex = self.devs[dev].ifindex;
         self.ns[ns].main.retain(|r| r.dev != Some(ifindex));
-        self.ns[ns].local.retain(|r| r.dev != Some(ifindex) || r.rtype == RouteType::Local);
-        let keys: Vec<_> = self.ns[ns].neigh.entries.keys().filter(|(d, _)| *d == dev).copied().collect();
+        self.ns[ns]
+            .local
+            .retain(|r| r.dev != Some(ifindex) || r.rtype == RouteType::Local);
+        let keys: Vec<_> = self.ns[ns]
+            .neigh
+            .entries
+            .keys()
+            .filter(|(d, _)| *d == dev)
+            .copied()
+            .collect();
         for k in keys {
             if let Some(e) = self.ns[ns].neigh.entries.remove(&k) {
                 for pkt in e.queue {
@@ -261,7 +324,10 @@ impl World {
                 return Err("Error: Invalid prefsrc address.".into());
             }
         }
-        if matches!(s.rtype, RouteType::Blackhole | RouteType::Unreachable | RouteType::Prohibit | RouteType::Throw) {
+        if matches!(
+            s.rtype,
+            RouteType::Blackhole | RouteType::Unreachable | RouteType::Prohibit | RouteType::Throw
+        ) {
             route.dev = None;
             route.gateway = None;
             return Ok(route);
@@ -293,7 +359,9 @@ impl World {
                     ..Flow::default()
                 };
                 let res = self.ns[ns].fib_lookup(&flow);
-                let Some(res) = res.filter(|r| matches!(r.rtype, RouteType::Unicast | RouteType::Local)) else {
+                let Some(res) =
+                    res.filter(|r| matches!(r.rtype, RouteType::Unicast | RouteType::Local))
+                else {
                     return Err("Error: Nexthop has invalid gateway.".into());
                 };
                 let Some(rd) = res.dev.and_then(|i| self.dev_of(ns, i)) else {
@@ -373,7 +441,11 @@ impl World {
         if !replace && self.ns[ns].neigh.entries.contains_key(&key) {
             return Err("RTNETLINK answers: File exists".into());
         }
-        let lladdr = if self.devs[d].is_noarp() { None } else { s.lladdr };
+        let lladdr = if self.devs[d].is_noarp() {
+            None
+        } else {
+            s.lladdr
+        };
         let mut e = NeighEntry::new(s.state, lladdr, now);
         if let Some(old) = self.ns[ns].neigh.entries.remove(&key) {
             e.gen = old.gen + 1;
@@ -411,7 +483,9 @@ impl World {
         let u = |v: i64| u64::try_from(v).map_err(|_| bad());
         match key {
             "net.ipv4.icmp_ratelimit" => return u(num).map(|v| self.ns[ns].icmp_ratelimit_ms = v),
-            "net.ipv4.icmp_ratemask" => return u(num).map(|v| self.ns[ns].icmp_ratemask = v as u32),
+            "net.ipv4.icmp_ratemask" => {
+                return u(num).map(|v| self.ns[ns].icmp_ratemask = v as u32)
+            }
             "net.ipv4.icmp_errors_use_inbound_ifaddr" => {
                 self.ns[ns].icmp_errors_use_inbound_ifaddr = flag;
                 return Ok(());
@@ -423,7 +497,12 @@ impl World {
             }
             _ => {}
         }
-        let unknown = || format!("sysctl: cannot stat /proc/sys/{}: No such file or directory", key.replace('.', "/"));
+        let unknown = || {
+            format!(
+                "sysctl: cannot stat /proc/sys/{}: No such file or directory",
+                key.replace('.', "/")
+            )
+        };
         let (section, rest) = if let Some(r) = key.strip_prefix("net.ipv4.conf.") {
             ("conf", r)
         } else if let Some(r) = key.strip_prefix("net.ipv4.neigh.") {
@@ -443,7 +522,9 @@ impl World {
                 ("conf", "route_localnet") => c.route_localnet = flag,
                 ("conf", "log_martians") => c.log_martians = flag,
                 // In USER_HZ (1/100 s).
-                ("neigh", "proxy_delay") => c.proxy_delay = Duration::from_ms(num.max(0) as u64 * 10),
+                ("neigh", "proxy_delay") => {
+                    c.proxy_delay = Duration::from_ms(num.max(0) as u64 * 10)
+                }
                 _ => return Err(()),
             }
             Ok(())

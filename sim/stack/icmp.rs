@@ -25,13 +25,33 @@ const ICMP_DUMMY_SRC: Ipv4Addr = Ipv4Addr::new(192, 0, 0, 8);
 /// What a ping learns from a received ICMP message.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub enum PingInput {
-    Reply { from: Ipv4Addr, id: u16, seq: u16, ttl: u8, len: usize },
-    Error { from: Ipv4Addr, id: u16, seq: u16, icmp_type: u8, code: u8, rest: [u8; 4] },
+    Reply {
+        from: Ipv4Addr,
+        id: u16,
+        seq: u16,
+        ttl: u8,
+        len: usize,
+    },
+    Error {
+        from: Ipv4Addr,
+        id: u16,
+        seq: u16,
+        icmp_type: u8,
+        code: u8,
+        rest: [u8; 4],
+    },
 }
 
 impl World {
     /// `icmp_rcv()`.
-    pub fn icmp_rcv(&mut self, dev: DevId, _pkt_type: PktType, ip: Ipv4Repr, pkt: Pkt, bcast: bool) {
+    pub fn icmp_rcv(
+        &mut self,
+        dev: DevId,
+        _pkt_type: PktType,
+        ip: Ipv4Repr,
+        pkt: Pkt,
+        bcast: bool,
+    ) {
         let ns = self.devs[dev].ns;
         let body = &pkt.data[ip.header_len..];
         let Some(m) = IcmpRepr::parse(body) else {
@@ -68,8 +88,12 @@ impl World {
                 let echo = Ipv4Repr::peek(quoted).and_then(|(_, _, proto)| {
                     let ihl = usize::from(quoted[0] & 0x0f) * 4;
                     let q = quoted.get(ihl..ihl + 8)?;
-                    (proto == ipv4::PROTO_ICMP && q[0] == icmp::ECHO_REQUEST)
-                        .then(|| (u16::from_be_bytes([q[4], q[5]]), u16::from_be_bytes([q[6], q[7]])))
+                    (proto == ipv4::PROTO_ICMP && q[0] == icmp::ECHO_REQUEST).then(|| {
+                        (
+                            u16::from_be_bytes([q[4], q[5]]),
+                            u16::from_be_bytes([q[6], q[7]]),
+                        )
+                    })
                 });
                 if let Some((id, seq)) = echo {
                     let input = PingInput::Error {
@@ -91,13 +115,25 @@ impl World {
     }
 
     /// `icmp_reply()`: an echo reply from the address the request was sent to.
-    fn icmp_reply(&mut self, ns: NsId, req: Ipv4Repr, icmp_bytes: Vec<u8>, tag: Option<crate::packet::FlowTag>) {
+    fn icmp_reply(
+        &mut self,
+        ns: NsId,
+        req: Ipv4Repr,
+        icmp_bytes: Vec<u8>,
+        tag: Option<crate::packet::FlowTag>,
+    ) {
         let Ok(rt) = self.route_output(ns, req.src, Some(req.dst), None) else {
             self.ns[ns].count("IpOutNoRoutes");
             return;
         };
         let now = self.now();
-        let id = self.ns[ns].ident.select(now, req.src, req.dst, ipv4::PROTO_ICMP, &mut self.engine.rng);
+        let id = self.ns[ns].ident.select(
+            now,
+            req.src,
+            req.dst,
+            ipv4::PROTO_ICMP,
+            &mut self.engine.rng,
+        );
         let data = Ipv4Build {
             tos: req.tos,
             id,
@@ -117,7 +153,8 @@ impl World {
     pub fn ip_error_allow(&mut self, ns: NsId, dst: Ipv4Addr) -> bool {
         let now = self.now();
         let p = peer(&mut self.ns[ns].peers, dst, now);
-        p.rate_tokens_ns = (p.rate_tokens_ns + now.since(p.rate_last).as_ns()).min(RT_ERROR_BURST_NS);
+        p.rate_tokens_ns =
+            (p.rate_tokens_ns + now.since(p.rate_last).as_ns()).min(RT_ERROR_BURST_NS);
         p.rate_last = now;
         if p.rate_tokens_ns >= RT_ERROR_COST_NS {
             p.rate_tokens_ns -= RT_ERROR_COST_NS;
@@ -129,13 +166,25 @@ impl World {
 
     /// `__icmp_send()`: an ICMP error about `orig` (an IP packet as it is now) received on
     /// `in_dev`, back to its source.
-    pub fn icmp_send(&mut self, in_dev: DevId, pkt_type: PktType, orig: &Pkt, icmp_type: u8, code: u8, rest: [u8; 4]) {
+    pub fn icmp_send(
+        &mut self,
+        in_dev: DevId,
+        pkt_type: PktType,
+        orig: &Pkt,
+        icmp_type: u8,
+        code: u8,
+        rest: [u8; 4],
+    ) {
         let ns = self.devs[in_dev].ns;
         let Ok(ip) = Ipv4Repr::parse(&orig.data) else {
             return;
         };
         // R3.3: never about L2 broadcast, IP broadcast/multicast, later fragments, or errors.
-        if pkt_type != PktType::Host || ip.dst.is_broadcast() || ip.dst.is_multicast() || ip.frag_off != 0 {
+        if pkt_type != PktType::Host
+            || ip.dst.is_broadcast()
+            || ip.dst.is_multicast()
+            || ip.frag_off != 0
+        {
             return;
         }
         if self.addr_type(ns, ip.dst) == RouteType::Broadcast {
@@ -163,17 +212,26 @@ impl World {
         let Ok(rt) = self.route_output(ns, ip.src, saddr, None) else {
             return;
         };
-        if limited && !matches!(self.devs[rt.dev].kind, DevKind::Loopback) && !self.icmp_xrlim_allow(ns, ip.src) {
+        if limited
+            && !matches!(self.devs[rt.dev].kind, DevKind::Loopback)
+            && !self.icmp_xrlim_allow(ns, ip.src)
+        {
             self.ns[ns].count("IcmpOutRateLimitHost");
             return;
         }
-        let src = if rt.src.is_unspecified() { ICMP_DUMMY_SRC } else { rt.src };
+        let src = if rt.src.is_unspecified() {
+            ICMP_DUMMY_SRC
+        } else {
+            rt.src
+        };
         // Quote as much of the original as fits a 576-byte error (R3.4).
         let room = (self.devs[rt.dev].mtu.min(576) as usize).saturating_sub(28);
         let quoted = &orig.data[..orig.data.len().min(room)];
         let msg = icmp::emit(icmp_type, code, rest, quoted);
         let now = self.now();
-        let id = self.ns[ns].ident.select(now, ip.src, src, ipv4::PROTO_ICMP, &mut self.engine.rng);
+        let id = self.ns[ns]
+            .ident
+            .select(now, ip.src, src, ipv4::PROTO_ICMP, &mut self.engine.rng);
         let data = Ipv4Build {
             tos: (ip.tos & 0x1e) | 0xc0,
             id,
@@ -243,7 +301,11 @@ impl World {
 
 /// The inet_peer for `dst`. The kernel creates it with no tokens and a last use 60 s ago; 60 s
 /// of tokens used now is the same once the caps apply, and needs no time before zero.
-fn peer(peers: &mut std::collections::BTreeMap<Ipv4Addr, PeerBucket>, dst: Ipv4Addr, now: Instant) -> &mut PeerBucket {
+fn peer(
+    peers: &mut std::collections::BTreeMap<Ipv4Addr, PeerBucket>,
+    dst: Ipv4Addr,
+    now: Instant,
+) -> &mut PeerBucket {
     peers.entry(dst).or_insert(PeerBucket {
         rate_tokens_ns: 60 * SEC_NS,
         rate_last: now,

@@ -33,15 +33,27 @@ impl World {
             return self.drop_pkt(tun, pkt, DropReason::TunnelLoop);
         }
         // `tnl_update_pmtu`: with DF, the inner packet must fit the underlay MTU less 20.
-        let pmtu = self.devs[rt.dev].mtu.saturating_sub(ipv4::HEADER_LEN as u32);
+        let pmtu = self.devs[rt.dev]
+            .mtu
+            .saturating_sub(ipv4::HEADER_LEN as u32);
         if inner.df && u32::from(inner.total_len) > pmtu {
             let m = (pmtu as u16).to_be_bytes();
-            self.icmp_send(tun, PktType::Host, &pkt, icmp::DEST_UNREACH, icmp::FRAG_NEEDED, [0, 0, m[0], m[1]]);
+            self.icmp_send(
+                tun,
+                PktType::Host,
+                &pkt,
+                icmp::DEST_UNREACH,
+                icmp::FRAG_NEEDED,
+                [0, 0, m[0], m[1]],
+            );
             return self.drop_pkt(tun, pkt, DropReason::PktTooBig);
         }
         self.devs[tun].stats.tx_packets += 1;
         let now = self.now();
-        let id = self.ns[ns].ident.select(now, nexthop, rt.src, ipv4::PROTO_IPIP, &mut self.engine.rng);
+        let id =
+            self.ns[ns]
+                .ident
+                .select(now, nexthop, rt.src, ipv4::PROTO_IPIP, &mut self.engine.rng);
         let outer = Ipv4Build {
             // Tunnel tos 0, with the inner ECN bits copied (`ip_tunnel_ecn_encap`).
             tos: inner.tos & 0x03,
@@ -69,7 +81,14 @@ impl World {
             .copied()
             .find(|&d| matches!(self.devs[d].kind, DevKind::Ipip) && self.devs[d].admin_up);
         let Some(tun) = tun else {
-            self.icmp_send(dev, pkt_type, &pkt, icmp::DEST_UNREACH, icmp::PORT_UNREACH, [0; 4]);
+            self.icmp_send(
+                dev,
+                pkt_type,
+                &pkt,
+                icmp::DEST_UNREACH,
+                icmp::PORT_UNREACH,
+                [0; 4],
+            );
             return self.drop_pkt(dev, pkt, DropReason::NotSpecified);
         };
         let mut pkt = pkt;

@@ -46,7 +46,10 @@ impl World {
         let ns = self.devs[dev].ns;
         let is_lo = matches!(self.devs[dev].kind, DevKind::Loopback);
         // Martian sources: multicast, limited broadcast, or 0 (`ip_route_input_slow`).
-        if ip.src.is_multicast() || ip.src.is_broadcast() || ip.src.is_unspecified() && !ip.dst.is_broadcast() {
+        if ip.src.is_multicast()
+            || ip.src.is_broadcast()
+            || ip.src.is_unspecified() && !ip.dst.is_broadcast()
+        {
             return self.drop_pkt(dev, pkt, DropReason::IpInvalidSource);
         }
         if ip.dst.is_broadcast() {
@@ -106,7 +109,14 @@ impl World {
     }
 
     /// `ip_error()`: no route or an error route while forwarding (R1.2 table, R1.6).
-    fn route_error(&mut self, dev: DevId, pkt_type: PktType, ip: Ipv4Repr, pkt: Pkt, rtype: RouteType) {
+    fn route_error(
+        &mut self,
+        dev: DevId,
+        pkt_type: PktType,
+        ip: Ipv4Repr,
+        pkt: Pkt,
+        rtype: RouteType,
+    ) {
         let ns = self.devs[dev].ns;
         // `ip_error()` names only the no-route case; the others are NOT_SPECIFIED there.
         let (code, reason) = match rtype {
@@ -127,7 +137,14 @@ impl World {
     }
 
     /// `ip_forward()` (R3.1).
-    fn ip_forward(&mut self, dev: DevId, ip: Ipv4Repr, mut pkt: Pkt, out: DevId, nexthop: Ipv4Addr) {
+    fn ip_forward(
+        &mut self,
+        dev: DevId,
+        ip: Ipv4Repr,
+        mut pkt: Pkt,
+        out: DevId,
+        nexthop: Ipv4Addr,
+    ) {
         let ns = self.devs[dev].ns;
         if ip.ttl <= 1 {
             self.ns[ns].count("IpInHdrErrors");
@@ -138,7 +155,14 @@ impl World {
         if ip.df && u32::from(ip.total_len) > mtu {
             self.ns[ns].count("IpFragFails");
             let m = (mtu as u16).to_be_bytes();
-            self.icmp_send(dev, PktType::Host, &pkt, icmp::DEST_UNREACH, icmp::FRAG_NEEDED, [0, 0, m[0], m[1]]);
+            self.icmp_send(
+                dev,
+                PktType::Host,
+                &pkt,
+                icmp::DEST_UNREACH,
+                icmp::FRAG_NEEDED,
+                [0, 0, m[0], m[1]],
+            );
             return self.drop_pkt(dev, pkt, DropReason::PktTooBig);
         }
         ipv4::decrease_ttl(&mut pkt.data);
@@ -147,7 +171,14 @@ impl World {
     }
 
     /// `ip_local_deliver()`: hand the packet to its protocol.
-    fn ip_local_deliver(&mut self, dev: DevId, pkt_type: PktType, ip: Ipv4Repr, pkt: Pkt, bcast: bool) {
+    fn ip_local_deliver(
+        &mut self,
+        dev: DevId,
+        pkt_type: PktType,
+        ip: Ipv4Repr,
+        pkt: Pkt,
+        bcast: bool,
+    ) {
         let ns = self.devs[dev].ns;
         if ip.mf || ip.frag_off != 0 {
             // Reassembly is not modelled; nothing in the labs fragments.
@@ -159,12 +190,26 @@ impl World {
             ipv4::PROTO_IPIP if !bcast => self.ipip_rcv(dev, pkt_type, ip, pkt),
             ipv4::PROTO_UDP if !bcast => {
                 // No UDP sockets are modelled: every port is closed (`__udp4_lib_rcv`).
-                self.icmp_send(dev, pkt_type, &pkt, icmp::DEST_UNREACH, icmp::PORT_UNREACH, [0; 4]);
+                self.icmp_send(
+                    dev,
+                    pkt_type,
+                    &pkt,
+                    icmp::DEST_UNREACH,
+                    icmp::PORT_UNREACH,
+                    [0; 4],
+                );
                 self.drop_pkt(dev, pkt, DropReason::NoSocket)
             }
             _ => {
                 if !bcast {
-                    self.icmp_send(dev, pkt_type, &pkt, icmp::DEST_UNREACH, icmp::PROT_UNREACH, [0; 4]);
+                    self.icmp_send(
+                        dev,
+                        pkt_type,
+                        &pkt,
+                        icmp::DEST_UNREACH,
+                        icmp::PROT_UNREACH,
+                        [0; 4],
+                    );
                 }
                 self.drop_pkt(dev, pkt, DropReason::IpNoproto)
             }
@@ -188,10 +233,18 @@ impl World {
 
     /// Sends a locally generated packet: route, pick the source, build the header, output.
     /// Returns the route error when there is no route (the caller reports it as errno).
-    pub fn ip_send_local(&mut self, ns: NsId, daddr: Ipv4Addr, build: LocalSend, tag: Option<crate::packet::FlowTag>) -> Result<(), super::route::OutError> {
-        let rt = self.route_output(ns, daddr, build.src, None).inspect_err(|_| {
-            self.ns[ns].count("IpOutNoRoutes");
-        })?;
+    pub fn ip_send_local(
+        &mut self,
+        ns: NsId,
+        daddr: Ipv4Addr,
+        build: LocalSend,
+        tag: Option<crate::packet::FlowTag>,
+    ) -> Result<(), super::route::OutError> {
+        let rt = self
+            .route_output(ns, daddr, build.src, None)
+            .inspect_err(|_| {
+                self.ns[ns].count("IpOutNoRoutes");
+            })?;
         let now = self.now();
         let src = rt.src;
         let total = 20 + build.payload.len();
@@ -199,7 +252,8 @@ impl World {
         let df = build.df_if_fits && (total as u32) <= self.devs[rt.dev].mtu;
         let id = {
             let n = &mut self.ns[ns];
-            n.ident.select(now, daddr, src, build.proto, &mut self.engine.rng)
+            n.ident
+                .select(now, daddr, src, build.proto, &mut self.engine.rng)
         };
         let ttl = self.ns[ns].ip_default_ttl;
         let data = ipv4::Ipv4Build {

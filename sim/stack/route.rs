@@ -63,7 +63,11 @@ pub enum SourceError {
 impl World {
     /// The device a route's ifindex names in a netns.
     pub fn dev_of(&self, ns: NsId, ifindex: u32) -> Option<DevId> {
-        self.ns[ns].devs.iter().copied().find(|&d| self.devs[d].ifindex == ifindex)
+        self.ns[ns]
+            .devs
+            .iter()
+            .copied()
+            .find(|&d| self.devs[d].ifindex == ifindex)
     }
 
     pub fn lo(&self, ns: NsId) -> DevId {
@@ -130,7 +134,13 @@ impl World {
     }
 
     /// `ip_route_output_key()`: the route for a locally generated packet.
-    pub fn route_output(&self, ns: NsId, daddr: Ipv4Addr, saddr: Option<Ipv4Addr>, oif: Option<DevId>) -> Result<OutRoute, OutError> {
+    pub fn route_output(
+        &self,
+        ns: NsId,
+        daddr: Ipv4Addr,
+        saddr: Option<Ipv4Addr>,
+        oif: Option<DevId>,
+    ) -> Result<OutRoute, OutError> {
         let flow = Flow {
             daddr,
             oif: oif.map(|d| self.devs[d].ifindex),
@@ -176,12 +186,20 @@ impl World {
 
     /// `fib_validate_source()` (R4.3) for a packet from `src` to `dst` received on `dev`,
     /// which would leave by `oif` when forwarded. Ok(true) means the source is on-link.
-    pub fn validate_source(&self, ns: NsId, src: Ipv4Addr, dst: Ipv4Addr, dev: DevId, oif: Option<DevId>) -> Result<bool, SourceError> {
+    pub fn validate_source(
+        &self,
+        ns: NsId,
+        src: Ipv4Addr,
+        dst: Ipv4Addr,
+        dev: DevId,
+        oif: Option<DevId>,
+    ) -> Result<bool, SourceError> {
         let _ = dst;
         let n = &self.ns[ns];
         let d = &self.devs[dev];
         let r = n.conf_all.rp_filter.max(d.conf.rp_filter);
-        let redirect_case = oif == Some(dev) && (n.conf_all.send_redirects || d.conf.send_redirects);
+        let redirect_case =
+            oif == Some(dev) && (n.conf_all.send_redirects || d.conf.send_redirects);
         if r == 0 && !redirect_case {
             if d.conf.accept_local || n.conf_all.accept_local {
                 return Ok(false);
@@ -201,18 +219,27 @@ impl World {
         };
         let res = n.fib_lookup(&flow).filter(|r| !r.is_error_type());
         let Some(res) = res else {
-            return if r != 0 { Err(SourceError::Rpfilter) } else { Ok(false) };
+            return if r != 0 {
+                Err(SourceError::Rpfilter)
+            } else {
+                Ok(false)
+            };
         };
         let accept_local = d.conf.accept_local || n.conf_all.accept_local;
         if res.rtype != RouteType::Unicast && !(res.rtype == RouteType::Local && accept_local) {
             return Err(SourceError::Martian);
         }
-        let dev_match = res.dev == Some(d.ifindex) || (res.rtype == RouteType::Local && matches!(d.kind, DevKind::Loopback));
+        let dev_match = res.dev == Some(d.ifindex)
+            || (res.rtype == RouteType::Local && matches!(d.kind, DevKind::Loopback));
         if dev_match {
             return Ok(res.nh_scope >= RT_SCOPE_HOST);
         }
         if no_addr {
-            return if r != 0 { Err(SourceError::Rpfilter) } else { Ok(false) };
+            return if r != 0 {
+                Err(SourceError::Rpfilter)
+            } else {
+                Ok(false)
+            };
         }
         if r == 1 {
             return Err(SourceError::Rpfilter);
@@ -223,8 +250,7 @@ impl World {
             oif: Some(d.ifindex),
             ..Flow::default()
         };
-        Ok(n
-            .fib_lookup(&flow)
+        Ok(n.fib_lookup(&flow)
             .is_some_and(|r| r.rtype == RouteType::Unicast && r.nh_scope >= RT_SCOPE_HOST))
     }
 

@@ -17,8 +17,14 @@ pub fn summarize(data: &[u8], ethernet: bool) -> String {
     match eth.ethertype {
         ETHERTYPE_IPV4 => ip_summary(payload),
         ETHERTYPE_ARP => match ArpRepr::parse(payload) {
-            Ok(a) if a.op == OP_REQUEST => format!("ARP, Request who-has {} tell {}, length 28", a.tpa, a.spa),
-            Ok(a) if a.op == OP_REPLY => format!("ARP, Reply {} is-at {}, length 28", a.spa, crate::wire::fmt_mac(&a.sha)),
+            Ok(a) if a.op == OP_REQUEST => {
+                format!("ARP, Request who-has {} tell {}, length 28", a.tpa, a.spa)
+            }
+            Ok(a) if a.op == OP_REPLY => format!(
+                "ARP, Reply {} is-at {}, length 28",
+                a.spa,
+                crate::wire::fmt_mac(&a.sha)
+            ),
             _ => format!("ARP, length {}", payload.len()),
         },
         t => format!("ethertype 0x{t:04x}, length {}", data.len()),
@@ -39,8 +45,12 @@ fn ip_summary(p: &[u8]) -> String {
             let seq = u16::from_be_bytes([body[6], body[7]]);
             let len = body.len();
             match (t, c) {
-                (icmp::ECHO_REQUEST, _) => format!("ICMP echo request, id {id}, seq {seq}, length {len}"),
-                (icmp::ECHO_REPLY, _) => format!("ICMP echo reply, id {id}, seq {seq}, length {len}"),
+                (icmp::ECHO_REQUEST, _) => {
+                    format!("ICMP echo request, id {id}, seq {seq}, length {len}")
+                }
+                (icmp::ECHO_REPLY, _) => {
+                    format!("ICMP echo reply, id {id}, seq {seq}, length {len}")
+                }
                 (icmp::TIME_EXCEEDED, _) => format!("ICMP time exceeded in-transit, length {len}"),
                 (icmp::DEST_UNREACH, code) => {
                     let what = match code {

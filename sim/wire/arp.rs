@@ -53,7 +53,11 @@ impl ArpRepr {
             return Err(ArpError::Truncated);
         }
         let be16 = |at: usize| u16::from_be_bytes([b[at], b[at + 1]]);
-        if be16(field::HTYPE) != 1 || be16(field::PTYPE) != 0x0800 || b[field::HLEN] != 6 || b[field::PLEN] != 4 {
+        if be16(field::HTYPE) != 1
+            || be16(field::PTYPE) != 0x0800
+            || b[field::HLEN] != 6
+            || b[field::PLEN] != 4
+        {
             return Err(ArpError::Unsupported);
         }
         Ok(ArpRepr {
@@ -97,8 +101,8 @@ mod tests {
         };
         let b = r.emit();
         let expected = [
-            0x00, 0x01, 0x08, 0x00, 0x06, 0x04, 0x00, 0x01, 0xbe, 0xe6, 0x26, 0x4a, 0x2a, 0xd8, 10, 244, 1, 2, 0, 0, 0, 0,
-            0, 0, 10, 244, 1, 3,
+            0x00, 0x01, 0x08, 0x00, 0x06, 0x04, 0x00, 0x01, 0xbe, 0xe6, 0x26, 0x4a, 0x2a, 0xd8, 10,
+            244, 1, 2, 0, 0, 0, 0, 0, 0, 10, 244, 1, 3,
         ];
         assert_eq!(b, expected);
         assert_eq!(ArpRepr::parse(&b), Ok(r));

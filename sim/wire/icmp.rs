@@ -54,7 +54,10 @@ impl<'a> IcmpRepr<'a> {
 
 /// ICMP types that are errors (`icmp.c: icmp_pointers[].error`).
 pub fn is_error_type(t: u8) -> bool {
-    matches!(t, DEST_UNREACH | SOURCE_QUENCH | REDIRECT | TIME_EXCEEDED | PARAMETER_PROBLEM)
+    matches!(
+        t,
+        DEST_UNREACH | SOURCE_QUENCH | REDIRECT | TIME_EXCEEDED | PARAMETER_PROBLEM
+    )
 }
 
 /// The bytes of an ICMP message with its checksum filled in.

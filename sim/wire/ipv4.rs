@@ -178,7 +178,10 @@ mod tests {
         assert_eq!(p.len(), 84);
         assert_eq!(crate::wire::checksum(&p[..20]), 0);
         let r = Ipv4Repr::parse(&p).unwrap();
-        assert_eq!((r.ttl, r.df, r.id, r.total_len, r.proto), (64, true, 0x1c46, 84, 1));
+        assert_eq!(
+            (r.ttl, r.df, r.id, r.total_len, r.proto),
+            (64, true, 0x1c46, 84, 1)
+        );
         // Flags/fragment word is 0x4000 for DF, as in captures.
         assert_eq!(&p[6..8], &[0x40, 0x00]);
     }

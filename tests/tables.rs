@@ -1,0 +1,30 @@
+//! Snapshots of every netns's `ip addr`, `ip route`, `ip route show table local`, `ip neigh` and
+//! `route -n` after each shipped scenario, in iproute2's exact text.
+
+mod common;
+use common::*;
+
+#[test]
+fn tables_after_each_shipped_scenario() {
+    for name in shipped() {
+        let r = run(&name);
+        let w = &r.built.world;
+        for ns in 0..w.ns.len() {
+            let n = &w.ns[ns].name;
+            insta::assert_snapshot!(format!("{name}__{n}__ip_addr"), w.ip_addr(ns));
+            insta::assert_snapshot!(format!("{name}__{n}__ip_route"), w.ip_route(ns));
+            insta::assert_snapshot!(format!("{name}__{n}__ip_route_local"), w.ip_route_local(ns));
+            insta::assert_snapshot!(format!("{name}__{n}__ip_neigh"), w.ip_neigh(ns));
+            insta::assert_snapshot!(format!("{name}__{n}__route_n"), w.route_n(ns));
+        }
+    }
+}
+
+#[test]
+fn report_of_each_shipped_scenario() {
+    // The whole `sim run` report: ping lines, drops with places and reasons, counters.
+    for name in shipped() {
+        let r = run(&name);
+        insta::assert_snapshot!(format!("{name}__report"), sim::run::report(&r));
+    }
+}
