@@ -133,52 +133,24 @@ impl World {
         .or_else(|| self.select_addr(ns, dev, target, RT_SCOPE_LINK))
         .unwrap_or(Ipv4Addr::UNSPECIFIED);
         let mac = self.devs[dev].mac;
-        self.arp_send(
-            dev,
-            OP_REQUEST,
-            dst_hw.unwrap_or(BROADCAST),
-            mac,
-            sip,
-            [0; 6],
-            target,
-        );
+        let req = ArpRepr {
+            op: OP_REQUEST,
+            sha: mac,
+            spa: sip,
+            tha: [0; 6],
+            tpa: target,
+        };
+        self.arp_send(dev, dst_hw.unwrap_or(BROADCAST), req);
     }
 
-    /// Builds and transmits one ARP packet (`arp_send_dst`).
-    #[allow(clippy::too_many_arguments)]
-    fn arp_send(
-        &mut self,
-        dev: DevId,
-        op: u16,
-        eth_dst: [u8; 6],
-        sha: [u8; 6],
-        spa: Ipv4Addr,
-        tha: [u8; 6],
-        tpa: Ipv4Addr,
-    ) {
-        let frame = self.arp_frame(dev, op, eth_dst, sha, spa, tha, tpa);
+    /// Transmits one ARP packet (`arp_send_dst`) in a frame to `eth_dst`.
+    fn arp_send(&mut self, dev: DevId, eth_dst: [u8; 6], arp: ArpRepr) {
+        let frame = self.arp_frame(dev, eth_dst, arp);
         let pkt = self.new_pkt(None, frame);
         self.dev_xmit(dev, pkt)
     }
 
-    #[allow(clippy::too_many_arguments)]
-    fn arp_frame(
-        &self,
-        dev: DevId,
-        op: u16,
-        eth_dst: [u8; 6],
-        sha: [u8; 6],
-        spa: Ipv4Addr,
-        tha: [u8; 6],
-        tpa: Ipv4Addr,
-    ) -> Vec<u8> {
-        let arp = ArpRepr {
-            op,
-            sha,
-            spa,
-            tha,
-            tpa,
-        };
+    fn arp_frame(&self, dev: DevId, eth_dst: [u8; 6], arp: ArpRepr) -> Vec<u8> {
         EthRepr {
             dst: eth_dst,
             src: self.devs[dev].mac,
@@ -351,7 +323,7 @@ impl World {
         if arp.op == OP_REQUEST && sip.is_unspecified() {
             // Duplicate address detection: answer only for our own addresses.
             if self.is_local_addr(ns, tip) {
-                self.arp_send(dev, OP_REPLY, arp.sha, mac, tip, arp.sha, sip);
+                self.arp_send(dev, arp.sha, arp.reply(mac));
             }
             return self.deliver(pkt);
         }
@@ -359,14 +331,14 @@ impl World {
             match self.arp_route_input(dev, tip, sip) {
                 Some(RouteType::Local) => {
                     self.neigh_event_ns(dev, sip, arp.sha);
-                    self.arp_send(dev, OP_REPLY, arp.sha, mac, tip, arp.sha, sip);
+                    self.arp_send(dev, arp.sha, arp.reply(mac));
                     return self.deliver(pkt);
                 }
                 Some(RouteType::Unicast)
                     if self.devs[dev].conf.proxy_arp || self.ns[ns].conf_all.proxy_arp =>
                 {
                     self.neigh_event_ns(dev, sip, arp.sha);
-                    let frame = self.arp_frame(dev, OP_REPLY, arp.sha, mac, tip, arp.sha, sip);
+                    let frame = self.arp_frame(dev, arp.sha, arp.reply(mac));
                     let delay = self.devs[dev].conf.proxy_delay;
                     let reply = self.new_pkt(None, frame);
                     if pkt_type == PktType::Host || delay == Duration::ZERO {

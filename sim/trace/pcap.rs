@@ -437,22 +437,4 @@ mod tests {
         let err = write_pcap(Vec::new(), &ifaces[1], &packets[1..3]).unwrap_err();
         assert_eq!(err.kind(), io::ErrorKind::InvalidInput);
     }
-
-    /// Writes sample.pcapng, sample-eth0.pcap and sample-tunl0.pcap into $SIM_PCAP_SAMPLE_DIR for checking by
-    /// hand with tshark/tcpdump: `SIM_PCAP_SAMPLE_DIR=/tmp/x cargo test --lib
-    /// trace::pcap::tests::write_samples -- --ignored`.
-    #[test]
-    #[ignore]
-    fn write_samples() {
-        let dir = std::path::PathBuf::from(std::env::var("SIM_PCAP_SAMPLE_DIR").unwrap());
-        let (ifaces, packets) = sample();
-        let f = std::fs::File::create(dir.join("sample.pcapng")).unwrap();
-        write_pcapng(io::BufWriter::new(f), &ifaces, &packets).unwrap();
-        let f = std::fs::File::create(dir.join("sample-eth0.pcap")).unwrap();
-        let eth0 = packets.iter().filter(|p| p.iface == 0);
-        write_pcap(io::BufWriter::new(f), &ifaces[0], eth0).unwrap();
-        let f = std::fs::File::create(dir.join("sample-tunl0.pcap")).unwrap();
-        // Packet 2 is past 2106 and cannot go in a classic pcap.
-        write_pcap(io::BufWriter::new(f), &ifaces[1], &packets[1..2]).unwrap();
-    }
 }

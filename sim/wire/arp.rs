@@ -69,6 +69,18 @@ impl ArpRepr {
         })
     }
 
+    /// The reply to this request from `mac`, claiming the asked-for address (R5.1, R6.2: a proxy
+    /// reply looks the same, with the receiving interface's MAC).
+    pub fn reply(&self, mac: [u8; 6]) -> ArpRepr {
+        ArpRepr {
+            op: OP_REPLY,
+            sha: mac,
+            spa: self.tpa,
+            tha: self.sha,
+            tpa: self.spa,
+        }
+    }
+
     /// The 28 bytes, as `arp_create()` lays them out.
     pub fn emit(&self) -> [u8; LEN] {
         let mut b = [0u8; LEN];
