@@ -123,3 +123,13 @@ fn random_bytes_never_panic_the_loader() {
         }
     }
 }
+
+#[test]
+fn routes_in_tables_nothing_looks_up_are_refused() {
+    // Without `ip rule`, a route in table 100 would never be used; saying so beats ignoring it.
+    let e = build_err(&with_routes("\"10.9.0.0/16 via 10.0.0.2 table 100\""));
+    assert!(
+        e.contains("table 100") && e.contains("only the main and local tables"),
+        "{e}"
+    );
+}

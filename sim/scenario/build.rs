@@ -101,11 +101,11 @@ pub fn build(file: &str, text: &str, s: &Scenario) -> Result<Built, Error> {
         let host = n.host.clone().unwrap_or_else(|| n.name.clone());
         ns_ids.push(w.add_netns(&n.name, &host));
     }
+    // Parsed as `sysctl -w KV`, so dotted and slash keys behave as in changes.
     let sysctl = |w: &mut World, ns: NsId, kv: &str| -> Result<(), Error> {
-        let Some((k, v)) = kv.split_once('=') else {
-            return Err(cx.err(kv, format!("sysctl \"{kv}\": expected key=value")));
-        };
-        w.sysctl_set(ns, k.trim(), v.trim())
+        let cmd = parse_command(&format!("sysctl -w {kv}"))
+            .map_err(|e| cx.err(kv, format!("sysctl \"{kv}\": {e}")))?;
+        w.apply_command(ns, &cmd)
             .map_err(|e| cx.err(kv, format!("sysctl \"{kv}\": {e}")))
     };
     for (n, &ns) in s.netns.iter().zip(&ns_ids) {
@@ -147,6 +147,9 @@ pub fn build(file: &str, text: &str, s: &Scenario) -> Result<Built, Error> {
                 // The peer is linked once every device exists.
                 DeviceKind::Veth { .. } => DevKind::Veth { peer: usize::MAX },
             };
+            if d.delay_us.is_some() && !matches!(kind, DevKind::Veth { .. }) {
+                return Err(cx.err(&d.name, format!("device \"{}/{}\": delay_us is for veth devices; a NIC's delay is its segment's", n.name, d.name)));
+            }
             let id = w.add_device(ns, &d.name, kind, mac, d.mtu);
             w.devs[id].delay = Duration::from_us(d.delay_us.unwrap_or(match kind {
                 DevKind::Veth { .. } => 2,

@@ -89,7 +89,8 @@ pub struct DeviceSpec {
     pub addrs: Vec<String>,
     #[serde(default = "yes")]
     pub up: bool,
-    /// One-way delay to the peer, microseconds (veth: 2 by default).
+    /// Veth only: one-way delay to the peer, microseconds (2 by default). A NIC's delay is
+    /// its segment's.
     #[serde(default)]
     pub delay_us: Option<u64>,
 }

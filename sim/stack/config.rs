@@ -295,6 +295,12 @@ impl World {
             RouteType::Local | RouteType::Broadcast => RT_TABLE_LOCAL,
             _ => RT_TABLE_MAIN,
         });
+        if table != RT_TABLE_MAIN && table != RT_TABLE_LOCAL {
+            // Without `ip rule` support a route in another table would never be looked up.
+            return Err(format!(
+                "table {table}: only the main and local tables are modelled (no ip rule)"
+            ));
+        }
         let scope = s.scope.unwrap_or(match s.rtype {
             RouteType::Local => RT_SCOPE_HOST,
             RouteType::Broadcast => RT_SCOPE_LINK,
