@@ -21,6 +21,13 @@ const RT_ERROR_BURST_NS: u64 = 5 * SEC_NS;
 const XRLIM_BURST_FACTOR: u64 = 6;
 /// Where an error goes when no source could be chosen (RFC 7600's dummy address).
 const ICMP_DUMMY_SRC: Ipv4Addr = Ipv4Addr::new(192, 0, 0, 8);
+/// One jiffy at HZ=250: the kernel counts these buckets in jiffies, so sub-jiffy differences
+/// in arrival time never cost a token.
+const JIFFY_NS: u64 = 4_000_000;
+
+fn jiffies(now: Instant) -> Instant {
+    Instant::from_ns(now.as_ns() / JIFFY_NS * JIFFY_NS)
+}
 
 /// What a ping learns from a received ICMP message.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -151,7 +158,7 @@ impl World {
 
     /// The `ip_error()` token bucket on the destination's inet_peer (cost 1 s, burst 5 s).
     pub fn ip_error_allow(&mut self, ns: NsId, dst: Ipv4Addr) -> bool {
-        let now = self.now();
+        let now = jiffies(self.now());
         let p = peer(&mut self.ns[ns].peers, dst, now);
         p.rate_tokens_ns =
             (p.rate_tokens_ns + now.since(p.rate_last).as_ns()).min(RT_ERROR_BURST_NS);
@@ -284,7 +291,7 @@ impl World {
 
     /// `inet_peer_xrlim_allow(peer, icmp_ratelimit)`.
     fn icmp_xrlim_allow(&mut self, ns: NsId, dst: Ipv4Addr) -> bool {
-        let now = self.now();
+        let now = jiffies(self.now());
         let timeout = self.ns[ns].icmp_ratelimit_ms * 1_000_000;
         let p = peer(&mut self.ns[ns].peers, dst, now);
         let mut token = p.rate_tokens_ns + now.since(p.rate_last).as_ns();
