@@ -382,7 +382,7 @@ impl World {
         })?;
         match r.rtype {
             RouteType::Local => {
-                self.validate_source(ns, sip, tip, dev, None).ok()?;
+                self.validate_source(ns, sip, dev, None).ok()?;
                 Some(RouteType::Local)
             }
             RouteType::Unicast => {
@@ -394,7 +394,7 @@ impl World {
                 if out == dev {
                     return None;
                 }
-                self.validate_source(ns, sip, tip, dev, Some(out)).ok()?;
+                self.validate_source(ns, sip, dev, Some(out)).ok()?;
                 Some(RouteType::Unicast)
             }
             t => Some(t),

@@ -65,7 +65,7 @@ impl World {
         match res {
             Some(r) if r.rtype == RouteType::Local || r.rtype == RouteType::Broadcast => {
                 if !is_lo {
-                    if let Err(e) = self.validate_source(ns, ip.src, ip.dst, dev, None) {
+                    if let Err(e) = self.validate_source(ns, ip.src, dev, None) {
                         return self.source_rejected(dev, e, pkt);
                     }
                 }
@@ -84,7 +84,7 @@ impl World {
                 let Some(out) = r.dev.and_then(|i| self.dev_of(ns, i)) else {
                     return self.route_error(dev, pkt_type, ip, pkt, RouteType::Throw);
                 };
-                if let Err(e) = self.validate_source(ns, ip.src, ip.dst, dev, Some(out)) {
+                if let Err(e) = self.validate_source(ns, ip.src, dev, Some(out)) {
                     return self.source_rejected(dev, e, pkt);
                 }
                 if pkt_type != PktType::Host {

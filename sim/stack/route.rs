@@ -2,7 +2,7 @@
 //! and the reverse-path filter (`fib_validate_source`).
 
 use crate::dev::{DevId, DevKind, NsId};
-use crate::netns::fib::{Flow, Route, RouteType, RT_SCOPE_HOST, RT_SCOPE_LINK, RT_SCOPE_UNIVERSE};
+use crate::netns::fib::{Flow, Route, RouteType, RT_SCOPE_HOST, RT_SCOPE_LINK};
 use crate::world::World;
 use std::net::Ipv4Addr;
 
@@ -146,15 +146,8 @@ impl World {
             oif: oif.map(|d| self.devs[d].ifindex),
             ..Flow::default()
         };
-        let limited = daddr == Ipv4Addr::BROADCAST;
-        let r = match self.ns[ns].fib_lookup(&flow) {
-            Some(r) => r,
-            None if limited => {
-                // 255.255.255.255 without a route: sent out oif if given (as the kernel does
-                // for sockets bound to a device), else unreachable.
-                return Err(OutError::NetUnreach);
-            }
-            None => return Err(OutError::NetUnreach),
+        let Some(r) = self.ns[ns].fib_lookup(&flow) else {
+            return Err(OutError::NetUnreach);
         };
         match r.rtype {
             RouteType::Local => {
@@ -184,17 +177,15 @@ impl World {
         }
     }
 
-    /// `fib_validate_source()` (R4.3) for a packet from `src` to `dst` received on `dev`,
+    /// `fib_validate_source()` (R4.3) for a packet from `src` received on `dev`,
     /// which would leave by `oif` when forwarded. Ok(true) means the source is on-link.
     pub fn validate_source(
         &self,
         ns: NsId,
         src: Ipv4Addr,
-        dst: Ipv4Addr,
         dev: DevId,
         oif: Option<DevId>,
     ) -> Result<bool, SourceError> {
-        let _ = dst;
         let n = &self.ns[ns];
         let d = &self.devs[dev];
         let r = n.conf_all.rp_filter.max(d.conf.rp_filter);
@@ -252,16 +243,5 @@ impl World {
         };
         Ok(n.fib_lookup(&flow)
             .is_some_and(|r| r.rtype == RouteType::Unicast && r.nh_scope >= RT_SCOPE_HOST))
-    }
-
-    /// Scope a gateway-less connected route's nexthop has (used when adding routes).
-    pub fn default_nh_scope(gw: bool, onlink: bool) -> u8 {
-        if !gw {
-            RT_SCOPE_HOST
-        } else if onlink {
-            RT_SCOPE_LINK
-        } else {
-            RT_SCOPE_UNIVERSE
-        }
     }
 }
