@@ -40,6 +40,19 @@ pub enum DropReason {
     IcmpCsum,
     /// Socket not found for a delivered packet (e.g. echo reply nobody waits for).
     NoSocket,
+    /// A UDP datagram's checksum is wrong.
+    UdpCsum,
+    /// A VXLAN header without the I flag or with reserved bits set.
+    VxlanInvalidHdr,
+    /// No VXLAN device for the VNI on the port.
+    VxlanVniNotFound,
+    /// A multicast or all-zero source MAC (bridge ingress, VXLAN decap).
+    MacInvalidSource,
+    /// VXLAN decap: the inner source MAC is the device's own (a loop).
+    LocalMac,
+    /// VXLAN transmit: no FDB entry (nor a default one) for the inner destination MAC
+    /// (`NO_TX_TARGET`, called `VXLAN_NO_REMOTE` before Linux 6.14).
+    NoTxTarget,
     /// Tunnel transmit: the outer route loops back into the tunnel (`collisions`). sim-only name.
     TunnelLoop,
     /// Frame dropped by the underlay switch because no port leads there. sim-only.
@@ -70,6 +83,12 @@ impl DropReason {
             DevReady => "DEV_READY",
             IcmpCsum => "ICMP_CSUM",
             NoSocket => "NO_SOCKET",
+            UdpCsum => "UDP_CSUM",
+            VxlanInvalidHdr => "VXLAN_INVALID_HDR",
+            VxlanVniNotFound => "VXLAN_VNI_NOT_FOUND",
+            MacInvalidSource => "MAC_INVALID_SOURCE",
+            LocalMac => "LOCAL_MAC",
+            NoTxTarget => "NO_TX_TARGET",
             TunnelLoop => "TUNNEL_LOOP",
             NoLink => "NO_LINK",
             NotSpecified => "NOT_SPECIFIED",
@@ -88,7 +107,7 @@ impl DropReason {
 }
 
 /// Every reason, for parsing and listing.
-pub const ALL: [DropReason; 20] = {
+pub const ALL: [DropReason; 26] = {
     use DropReason::*;
     [
         Otherhost,
@@ -108,6 +127,12 @@ pub const ALL: [DropReason; 20] = {
         DevReady,
         IcmpCsum,
         NoSocket,
+        UdpCsum,
+        VxlanInvalidHdr,
+        VxlanVniNotFound,
+        MacInvalidSource,
+        LocalMac,
+        NoTxTarget,
         TunnelLoop,
         NoLink,
         NotSpecified,

@@ -2,7 +2,9 @@
 //! the dispatch of events to the stack. Devices' transmit decisions are applied here.
 
 use crate::app::ping::Ping;
+use crate::dev::bridge::Bridge;
 use crate::dev::segment::Segment;
+use crate::dev::vxlan::Vxlan;
 use crate::dev::{DevId, DevKind, Device, NsId};
 use crate::drop::DropReason;
 use crate::engine::{BudgetExhausted, Engine};
@@ -75,6 +77,8 @@ pub struct World {
     pub ns: Vec<Netns>,
     pub devs: Vec<Device>,
     pub segments: Vec<Segment>,
+    pub bridges: Vec<Bridge>,
+    pub vxlans: Vec<Vxlan>,
     pub pings: Vec<Ping>,
     pub changes: Vec<Change>,
     pub trace: Trace,
@@ -88,6 +92,8 @@ impl World {
             ns: Vec::new(),
             devs: Vec::new(),
             segments: Vec::new(),
+            bridges: Vec::new(),
+            vxlans: Vec::new(),
             pings: Vec::new(),
             changes: Vec::new(),
             trace: Trace::default(),
@@ -164,16 +170,37 @@ impl World {
             snaplen: 262_144,
         });
         self.devs[dev].capture = Some(self.trace.ifaces.len() - 1);
+        // tcpdump puts the device in promiscuous mode; a promiscuous bridge passes every
+        // frame up, which is why a capture on cni0 shows pod-to-pod traffic.
+        if let DevKind::Bridge { idx } = self.devs[dev].kind {
+            self.bridges[idx].promisc = true;
+        }
     }
 
-    /// Carrier (LOWER_UP): up, and for a veth, its peer up too.
+    /// Carrier (LOWER_UP): up, and for a veth, its peer up too; a bridge has carrier while
+    /// one of its ports has (R8.5).
     pub fn carrier(&self, dev: DevId) -> bool {
         let d = &self.devs[dev];
         d.admin_up
             && match d.kind {
                 DevKind::Veth { peer } => self.devs[peer].admin_up,
+                DevKind::Bridge { idx } => {
+                    self.bridges[idx].ports.iter().any(|p| self.carrier(p.dev))
+                }
                 _ => true,
             }
+    }
+
+    /// Copies of a packet for `n` (at least one) destinations: `n - 1` new packets, then the
+    /// original (a flood clones the skb; each clone is a packet of its own).
+    pub fn fan_out(&mut self, pkt: Pkt, n: usize) -> Vec<Pkt> {
+        let mut v = Vec::with_capacity(n.max(1));
+        for _ in 1..n {
+            let (tag, data) = (pkt.tag, pkt.data.clone());
+            v.push(self.new_pkt(tag, data));
+        }
+        v.push(pkt);
+        v
     }
 
     /// Finds a device by name in a netns.
@@ -218,25 +245,14 @@ impl World {
                 if outs.is_empty() {
                     return self.drop_pkt(dev, pkt, DropReason::NoLink);
                 }
-                let n = outs.len();
-                let mut pkt = Some(pkt);
-                for (i, port) in outs.into_iter().enumerate() {
-                    // The switch copies a flooded frame; each copy is a packet of its own.
-                    let copy = if i + 1 == n {
-                        pkt.take()
-                    } else {
-                        pkt.as_ref().map(|p| {
-                            let tag = p.tag;
-                            let data = p.data.clone();
-                            self.new_pkt(tag, data)
-                        })
-                    };
-                    if let Some(c) = copy {
-                        self.engine
-                            .schedule_in(delay, Event::Rx { dev: port, pkt: c });
-                    }
+                let copies = self.fan_out(pkt, outs.len());
+                for (port, c) in outs.into_iter().zip(copies) {
+                    self.engine
+                        .schedule_in(delay, Event::Rx { dev: port, pkt: c });
                 }
             }
+            DevKind::Bridge { .. } => self.br_dev_xmit(dev, pkt),
+            DevKind::Vxlan { .. } => self.vxlan_xmit(dev, pkt),
             DevKind::Loopback => {
                 self.engine
                     .schedule_in(Duration::ZERO, Event::Rx { dev, pkt });
@@ -248,7 +264,8 @@ impl World {
         }
     }
 
-    /// A frame arrives on `dev` (`__netif_receive_skb`): capture, classify, hand to ARP or IPv4.
+    /// A frame arrives on `dev` from its wire: capture, count, then the bridge takes it if
+    /// `dev` is a port (`br_handle_frame` as rx_handler), else the stack does.
     fn dev_rx(&mut self, dev: DevId, pkt: Pkt) {
         if !self.devs[dev].admin_up {
             self.devs[dev].stats.rx_dropped += 1;
@@ -258,11 +275,20 @@ impl World {
             self.capture(dev, Direction::In, &pkt.data);
         }
         self.devs[dev].stats.rx_packets += 1;
+        if let Some(br) = self.devs[dev].master {
+            return self.br_handle_frame(br, dev, pkt);
+        }
+        self.netif_receive(dev, None, pkt)
+    }
+
+    /// `__netif_receive_skb` past the taps: classify (`eth_type_trans`, unless the caller
+    /// already did) and hand to ARP or IPv4.
+    pub fn netif_receive(&mut self, dev: DevId, pkt_type: Option<PktType>, pkt: Pkt) {
         let Some(eth) = EthRepr::parse(&pkt.data) else {
             return self.drop_pkt(dev, pkt, DropReason::PktTooSmall);
         };
         let mac = self.devs[dev].mac;
-        let pkt_type = if eth.dst == mac {
+        let pkt_type = pkt_type.unwrap_or(if eth.dst == mac {
             PktType::Host
         } else if eth.dst == crate::wire::ethernet::BROADCAST {
             PktType::Broadcast
@@ -270,7 +296,7 @@ impl World {
             PktType::Multicast
         } else {
             PktType::Otherhost
-        };
+        });
         match eth.ethertype {
             ETHERTYPE_ARP => self.arp_rcv(dev, pkt_type, pkt),
             ETHERTYPE_IPV4 => {

@@ -1,5 +1,6 @@
-//! Snapshots of every netns's `ip addr`, `ip route`, `ip route show table local`, `ip neigh` and
-//! `route -n` after each shipped scenario, in iproute2's exact text.
+//! Snapshots of every netns's `ip addr`, `ip route`, `ip route show table local`, `ip neigh`,
+//! `route -n` and (with a bridge or VXLAN device) `bridge fdb show` after each shipped
+//! scenario, in iproute2's exact text.
 
 mod common;
 use common::*;
@@ -16,6 +17,9 @@ fn tables_after_each_shipped_scenario() {
             insta::assert_snapshot!(format!("{name}__{n}__ip_route_local"), w.ip_route_local(ns));
             insta::assert_snapshot!(format!("{name}__{n}__ip_neigh"), w.ip_neigh(ns));
             insta::assert_snapshot!(format!("{name}__{n}__route_n"), w.route_n(ns));
+            if w.has_fdb(ns) {
+                insta::assert_snapshot!(format!("{name}__{n}__bridge_fdb"), w.bridge_fdb_show(ns));
+            }
         }
     }
 }

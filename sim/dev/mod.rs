@@ -1,7 +1,10 @@
-//! Devices: loopback, veth, NICs on an underlay segment, and the ipip fallback tunl0. Each device
-//! decides what happens to a frame it transmits and returns that to the world as an action.
+//! Devices: loopback, veth, NICs on an underlay segment, the ipip fallback tunl0, Linux bridges
+//! and VXLAN devices. Each device decides what happens to a frame it transmits and returns that
+//! to the world as an action.
 
+pub mod bridge;
 pub mod segment;
+pub mod vxlan;
 
 use crate::drop::DropReason;
 use crate::time::Duration;
@@ -26,6 +29,14 @@ pub enum DevKind {
     },
     /// The ipip fallback device tunl0 (ARPHRD_TUNNEL, NOARP, no link-layer header).
     Ipip,
+    /// A Linux bridge; its state is `World::bridges[idx]`.
+    Bridge {
+        idx: usize,
+    },
+    /// A VXLAN device; its state is `World::vxlans[idx]`.
+    Vxlan {
+        idx: usize,
+    },
 }
 
 /// An IPv4 address on a device (`struct in_ifaddr`).
@@ -98,6 +109,8 @@ pub struct Device {
     pub stats: DevStats,
     /// One-way delay of the wire behind this device (veth: to the peer).
     pub delay: Duration,
+    /// The bridge this device is a port of (`ip link set DEV master BR`).
+    pub master: Option<DevId>,
 }
 
 impl Device {

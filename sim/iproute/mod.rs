@@ -5,7 +5,7 @@
 mod parse;
 mod show;
 
-pub use parse::{parse_command, parse_mac, parse_neigh, parse_route, ParseError};
+pub use parse::{parse_command, parse_fdb, parse_mac, parse_neigh, parse_route, ParseError};
 pub use show::{format_addr, format_neigh, format_route, format_route_n};
 
 use crate::netns::fib::{Ipv4Net, RouteType};
@@ -73,12 +73,40 @@ pub enum Command {
         mtu: Option<u32>,
         address: Option<[u8; 6]>,
     },
+    /// `bridge fdb add|append|replace|del MAC dev DEV [dst IP] [self|master]
+    /// [permanent|static|dynamic]`
+    Fdb {
+        op: FdbCmd,
+        mac: [u8; 6],
+        dev: String,
+        dst: Option<Ipv4Addr>,
+        /// `master`: the bridge's FDB; otherwise `self`, the device's own (a VXLAN's).
+        master: bool,
+        /// `permanent` (iproute2's default) or `static`/`dynamic` (NUD_REACHABLE).
+        permanent: bool,
+    },
+    /// `bridge link set dev DEV [hairpin on|off] [learning on|off] [flood on|off]`
+    BridgeLink {
+        dev: String,
+        hairpin: Option<bool>,
+        learning: Option<bool>,
+        flood: Option<bool>,
+    },
     /// `sysctl -w net.ipv4.conf.all.rp_filter=2`, `sysctl net.ipv4.ip_forward=1`, or
     /// `echo 1 > /proc/sys/net/ipv4/conf/tap1/proxy_arp`; key in dotted form.
     Sysctl {
         key: String,
         value: String,
     },
+}
+
+/// What `bridge fdb` does to an entry.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum FdbCmd {
+    Add,
+    Append,
+    Replace,
+    Del,
 }
 
 /// Link kinds as `ip addr` distinguishes them.
@@ -91,6 +119,10 @@ pub enum LinkKind {
     Nic,
     /// ipip fallback device (`link/ipip 0.0.0.0 brd 0.0.0.0`).
     Ipip,
+    /// A Linux bridge (`state UP` while a port has carrier, else NO-CARRIER and DOWN).
+    Bridge,
+    /// A VXLAN device (`state UNKNOWN`: no carrier of its own to report).
+    Vxlan,
 }
 
 /// An address as `ip addr` prints it.
@@ -113,6 +145,8 @@ pub struct LinkView {
     pub peer_ifindex: Option<u32>,
     /// veth: the peer's netns name when it is another netns (`link-netns pod1`).
     pub link_netns: Option<String>,
+    /// The bridge this device is a port of (`master cni0`).
+    pub master: Option<String>,
     pub admin_up: bool,
     /// Carrier (LOWER_UP).
     pub carrier: bool,

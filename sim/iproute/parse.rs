@@ -5,7 +5,7 @@
 //! (`strtoul(.., 0)`), same error text where iproute2 has one. Nothing here looks at a netns:
 //! device names stay names and unset fields stay `None` for the netns to default (R1.7).
 
-use super::{Command, NeighSpec, RouteSpec};
+use super::{Command, FdbCmd, NeighSpec, RouteSpec};
 use crate::netns::fib::{mask, Ipv4Net, RouteType, RT_TABLE_MAIN};
 use crate::netns::neigh::NudState;
 use std::fmt;
@@ -956,9 +956,10 @@ pub fn parse_command(line: &str) -> Result<Command, ParseError> {
         "ip" => parse_ip(&w[1..]),
         "sysctl" => parse_sysctl(&w[1..]),
         "echo" => parse_echo(&w[1..]),
+        "bridge" => parse_bridge(&w[1..]),
         other => Err(ParseError::new(format!(
             "Error: unsupported command \"{other}\": the simulator accepts ip route|neigh|addr|link, \
-             sysctl and echo N > /proc/sys/... lines."
+             bridge fdb|link, sysctl and echo N > /proc/sys/... lines."
         ))),
     }
 }
@@ -1980,5 +1981,183 @@ mod tests {
         assert_eq!(parse_ipv4("10."), None);
         assert_eq!(get_netmask("255.255.255.0"), Some(24));
         assert_eq!(get_netmask("255.0.255.0"), None);
+    }
+}
+
+/// `bridge OBJECT ...` (iproute2's `bridge/bridge.c`): `fdb` and `link` objects.
+fn parse_bridge(w: &[String]) -> Result<Command, ParseError> {
+    let Some(obj) = w.first() else {
+        return Err(ParseError::new(
+            "Usage: bridge [ OPTIONS ] OBJECT { COMMAND | help }",
+        ));
+    };
+    let verb = w.get(1).map(String::as_str).unwrap_or("show");
+    let rest = w.get(2..).unwrap_or_default();
+    if matches(obj, "fdb") {
+        let op = if matches(verb, "add") {
+            FdbCmd::Add
+        } else if matches(verb, "append") {
+            FdbCmd::Append
+        } else if matches(verb, "replace") {
+            FdbCmd::Replace
+        } else if matches(verb, "delete") {
+            FdbCmd::Del
+        } else {
+            return Err(ParseError::new(format!(
+                "Command \"{verb}\" is unknown, try \"bridge fdb help\"."
+            )));
+        };
+        return parse_fdb_words(op, rest);
+    }
+    if matches(obj, "link") {
+        if !matches(verb, "set") {
+            return Err(unsupported("bridge link", verb));
+        }
+        return parse_bridge_link(rest);
+    }
+    Err(ParseError::new(format!(
+        "Object \"{obj}\" is unknown, try \"bridge help\"."
+    )))
+}
+
+/// The arguments of `bridge fdb add|append|replace|del` (`bridge/fdb.c: fdb_modify()`), as
+/// scenario files list them.
+pub fn parse_fdb(op: FdbCmd, args: &str) -> Result<Command, ParseError> {
+    parse_fdb_words(op, &split_words(args)?)
+}
+
+fn parse_fdb_words(op: FdbCmd, words: &[String]) -> Result<Command, ParseError> {
+    const CTX: &str = "bridge fdb";
+    let mut c = Cursor::new(words);
+    let mut dev: Option<&str> = None;
+    let mut addr: Option<&str> = None;
+    let mut dst: Option<Ipv4Addr> = None;
+    let (mut selfflag, mut master, mut permanent, mut reachable) = (false, false, false, false);
+    while let Some(t) = c.next() {
+        if t == "dev" {
+            dev = Some(c.value()?);
+        } else if t == "dst" {
+            let v = c.value()?;
+            if dst.is_some() {
+                return Err(duparg2("dst", v));
+            }
+            dst = Some(v.parse().map_err(|_| {
+                ParseError::new(format!(
+                    "Error: inet prefix is expected rather than \"{v}\"."
+                ))
+            })?);
+        } else if t == "self" {
+            selfflag = true;
+        } else if matches(t, "master") {
+            master = true;
+        } else if matches(t, "local") || matches(t, "permanent") {
+            permanent = true;
+        } else if matches(t, "temp") || matches(t, "static") || matches(t, "dynamic") {
+            reachable = true;
+        } else if ["nhid", "port", "vni", "src_vni", "via"].contains(&t)
+            || matches(t, "router")
+            || matches(t, "vlan")
+            || matches(t, "use")
+            || matches(t, "extern_learn")
+            || matches(t, "sticky")
+        {
+            return Err(unsupported(CTX, t));
+        } else {
+            let mut w = t;
+            if w == "to" {
+                w = c.value()?;
+            }
+            if addr.is_some() {
+                return Err(duparg2("to", w));
+            }
+            addr = Some(w);
+        }
+    }
+    let (Some(dev), Some(addr)) = (dev, addr) else {
+        return Err(ParseError::new(
+            "Device and address are required arguments.",
+        ));
+    };
+    let mac =
+        parse_mac(addr).map_err(|_| ParseError::new(format!("Invalid mac address {addr}")))?;
+    // iproute2 assumes `self` without `self`/`master`, and `permanent` without a state.
+    let master = master && !selfflag;
+    Ok(Command::Fdb {
+        op,
+        mac,
+        dev: dev.to_string(),
+        dst,
+        master,
+        permanent: permanent || !reachable,
+    })
+}
+
+/// `bridge link set dev DEV [hairpin|learning|flood on|off]` (`bridge/link.c`).
+fn parse_bridge_link(words: &[String]) -> Result<Command, ParseError> {
+    let mut c = Cursor::new(words);
+    let mut dev: Option<&str> = None;
+    let (mut hairpin, mut learning, mut flood) = (None, None, None);
+    let on_off = |key: &str, v: &str| -> Result<bool, ParseError> {
+        match v {
+            "on" => Ok(true),
+            "off" => Ok(false),
+            _ => Err(ParseError::new(format!(
+                "Error: argument of \"{key}\" must be \"on\" or \"off\", not \"{v}\""
+            ))),
+        }
+    };
+    while let Some(t) = c.next() {
+        match t {
+            "dev" => dev = Some(c.value()?),
+            "hairpin" => hairpin = Some(on_off(t, c.value()?)?),
+            "learning" => learning = Some(on_off(t, c.value()?)?),
+            "flood" => flood = Some(on_off(t, c.value()?)?),
+            other => return Err(unsupported("bridge link set", other)),
+        }
+    }
+    let Some(dev) = dev else {
+        return Err(ParseError::new("Device is a required argument."));
+    };
+    Ok(Command::BridgeLink {
+        dev: dev.to_string(),
+        hairpin,
+        learning,
+        flood,
+    })
+}
+
+#[cfg(test)]
+mod bridge_tests {
+    use super::*;
+
+    #[test]
+    fn fdb_lines_as_flannel_and_calico_write_them() {
+        let c = parse_command(
+            "bridge fdb append 8e:00:00:00:00:02 dev flannel.1 dst 192.168.0.82 self permanent",
+        )
+        .unwrap();
+        assert_eq!(
+            c,
+            Command::Fdb {
+                op: FdbCmd::Append,
+                mac: [0x8e, 0, 0, 0, 0, 2],
+                dev: "flannel.1".into(),
+                dst: Some(Ipv4Addr::new(192, 168, 0, 82)),
+                master: false,
+                permanent: true,
+            }
+        );
+        let e = parse_command("bridge fdb add 66:00:00:00:00:02 dst 10.0.0.1").unwrap_err();
+        assert_eq!(e.msg, "Device and address are required arguments.");
+        let e = parse_command("bridge fdb add zz dev x").unwrap_err();
+        assert_eq!(e.msg, "Invalid mac address zz");
+        let c = parse_command("bridge link set dev veth1 hairpin on").unwrap();
+        assert!(matches!(
+            c,
+            Command::BridgeLink {
+                hairpin: Some(true),
+                ..
+            }
+        ));
     }
 }

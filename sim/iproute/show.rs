@@ -218,7 +218,9 @@ fn write_link(out: &mut String, l: &LinkView, all: &[LinkView]) {
     }
     match l.kind {
         LinkKind::Loopback => flags.push("LOOPBACK"),
-        LinkKind::Ether | LinkKind::Nic => flags.extend(["BROADCAST", "MULTICAST"]),
+        LinkKind::Ether | LinkKind::Nic | LinkKind::Bridge | LinkKind::Vxlan => {
+            flags.extend(["BROADCAST", "MULTICAST"])
+        }
         LinkKind::Ipip => flags.push("NOARP"),
     }
     if l.admin_up {
@@ -244,8 +246,8 @@ fn write_link(out: &mut String, l: &LinkView, all: &[LinkView]) {
         match (l.kind, l.peer_ifindex) {
             (LinkKind::Ether, Some(_)) if l.carrier => "UP",
             (LinkKind::Ether, Some(_)) => "LOWERLAYERDOWN",
-            (LinkKind::Nic, _) if l.carrier => "UP",
-            (LinkKind::Nic, _) => "DOWN",
+            (LinkKind::Nic | LinkKind::Bridge, _) if l.carrier => "UP",
+            (LinkKind::Nic | LinkKind::Bridge, _) => "DOWN",
             _ => "UNKNOWN",
         }
     };
@@ -256,15 +258,20 @@ fn write_link(out: &mut String, l: &LinkView, all: &[LinkView]) {
         (true, LinkKind::Nic) => "fq_codel",
         (true, _) => "noqueue",
     };
+    let master = l
+        .master
+        .as_ref()
+        .map_or_else(String::new, |m| format!("master {m} "));
     let _ = writeln!(
         out,
-        "{}: {}{}: <{}> mtu {} qdisc {} state {} group default qlen 1000",
+        "{}: {}{}: <{}> mtu {} qdisc {} {}state {} group default qlen 1000",
         l.ifindex,
         l.name,
         at,
         flags.join(","),
         l.mtu,
         qdisc,
+        master,
         state
     );
 
@@ -276,7 +283,7 @@ fn write_link(out: &mut String, l: &LinkView, all: &[LinkView]) {
                 mac_str(&l.mac)
             );
         }
-        LinkKind::Ether | LinkKind::Nic => {
+        LinkKind::Ether | LinkKind::Nic | LinkKind::Bridge | LinkKind::Vxlan => {
             let _ = write!(
                 out,
                 "    link/ether {} brd ff:ff:ff:ff:ff:ff",
@@ -646,6 +653,7 @@ Destination     Gateway         Genmask         Flags Metric Ref    Use Iface\n\
             kind: LinkKind::Loopback,
             peer_ifindex: None,
             link_netns: None,
+            master: None,
             admin_up: true,
             carrier: true,
             mtu: 65536,
@@ -661,6 +669,7 @@ Destination     Gateway         Genmask         Flags Metric Ref    Use Iface\n\
             kind: LinkKind::Ether,
             peer_ifindex: Some(3),
             link_netns: Some("node1".into()),
+            master: None,
             admin_up: true,
             carrier: true,
             mtu: 1500,
@@ -676,6 +685,7 @@ Destination     Gateway         Genmask         Flags Metric Ref    Use Iface\n\
             kind: LinkKind::Ipip,
             peer_ifindex: None,
             link_netns: None,
+            master: None,
             admin_up: true,
             carrier: true,
             mtu: 1480,

@@ -47,6 +47,9 @@ pub struct Netns {
     pub icmp_ratemask: u32,
     pub icmp_errors_use_inbound_ifaddr: bool,
     pub ip_default_ttl: u8,
+    /// Seed of the flow hash (`skb_get_hash`): Linux draws it once per boot, so every netns
+    /// of one host shares it (see `World::add_netns`). It picks VXLAN source ports.
+    pub flow_hash_seed: u64,
 }
 
 impl Netns {
@@ -63,6 +66,7 @@ impl Netns {
             conf_default: DevConf::default(),
             counters: Counters::new(),
             ident: ident::IpIdent::new(ident_key, ident_seed),
+            flow_hash_seed: 0,
             peers: BTreeMap::new(),
             icmp_global_credit: ICMP_MSGS_BURST,
             icmp_global_stamp: Instant::ZERO,

@@ -1,12 +1,15 @@
 //! Builds a world from a scenario, checking every name and address; an error names the file
 //! position of the offending string.
 
-use super::{DeviceKind, Expect, Scenario, Traffic};
+use super::{DeviceKind, Expect, Scenario, Traffic, VxlanSpec};
 use crate::app::ping::PingSpec;
 use crate::dev::segment::Segment;
+use crate::dev::vxlan::{Vxlan, PORT_LINUX};
 use crate::dev::{DevId, DevKind, NsId};
 use crate::error::Error;
-use crate::iproute::{parse_command, parse_mac, parse_neigh, parse_route, Command};
+use crate::iproute::{
+    parse_command, parse_fdb, parse_mac, parse_neigh, parse_route, Command, FdbCmd,
+};
 use crate::time::{Duration, Instant};
 use crate::world::{Change, Event, World};
 use rand::Rng;
@@ -132,6 +135,8 @@ pub fn build(file: &str, text: &str, s: &Scenario) -> Result<Built, Error> {
             };
             let kind = match &d.kind {
                 DeviceKind::Ipip => DevKind::Ipip,
+                DeviceKind::Bridge => DevKind::Bridge { idx: usize::MAX },
+                DeviceKind::Vxlan(_) => DevKind::Vxlan { idx: usize::MAX },
                 DeviceKind::Nic { segment } => {
                     let Some(&seg) = seg_ids.get(segment) else {
                         return Err(cx.err(
@@ -150,7 +155,14 @@ pub fn build(file: &str, text: &str, s: &Scenario) -> Result<Built, Error> {
             if d.delay_us.is_some() && !matches!(kind, DevKind::Veth { .. }) {
                 return Err(cx.err(&d.name, format!("device \"{}/{}\": delay_us is for veth devices; a NIC's delay is its segment's", n.name, d.name)));
             }
-            let id = w.add_device(ns, &d.name, kind, mac, d.mtu);
+            let id = match &d.kind {
+                DeviceKind::Bridge => w.add_bridge(ns, &d.name, mac, d.mtu),
+                DeviceKind::Vxlan(v) => {
+                    let cfg = vxlan_config(&cx, &w, ns, &n.name, &d.name, v)?;
+                    w.add_vxlan(ns, &d.name, cfg, mac, d.mtu)
+                }
+                _ => w.add_device(ns, &d.name, kind, mac, d.mtu),
+            };
             w.devs[id].delay = Duration::from_us(d.delay_us.unwrap_or(match kind {
                 DevKind::Veth { .. } => 2,
                 _ => 0,
@@ -201,6 +213,55 @@ pub fn build(file: &str, text: &str, s: &Scenario) -> Result<Built, Error> {
             w.devs[me].kind = DevKind::Veth { peer: p };
         }
     }
+    // Bridge ports, in file order (which numbers them).
+    for (n, &ns) in s.netns.iter().zip(&ns_ids) {
+        for d in &n.devices {
+            let id = w.dev_by_name(ns, &d.name).unwrap_or(usize::MAX);
+            let Some(m) = &d.master else {
+                if d.hairpin {
+                    return Err(cx.err(
+                        &d.name,
+                        format!(
+                            "device \"{}/{}\": hairpin is for bridge ports (set master)",
+                            n.name, d.name
+                        ),
+                    ));
+                }
+                continue;
+            };
+            let br = w
+                .dev_by_name(ns, m)
+                .filter(|&b| matches!(w.devs[b].kind, DevKind::Bridge { .. }))
+                .ok_or_else(|| {
+                    cx.err(
+                        m,
+                        format!(
+                            "device \"{}/{}\": master \"{m}\" is not a bridge in netns \"{}\"",
+                            n.name, d.name, n.name
+                        ),
+                    )
+                })?;
+            w.bridge_add_port(br, id)
+                .map_err(|e| cx.err(m, format!("ip link set {} master {m}: {e}", d.name)))?;
+            if d.hairpin {
+                w.apply_command(
+                    ns,
+                    &Command::BridgeLink {
+                        dev: d.name.clone(),
+                        hairpin: Some(true),
+                        learning: None,
+                        flood: None,
+                    },
+                )
+                .map_err(|e| {
+                    cx.err(
+                        &d.name,
+                        format!("bridge link set dev {} hairpin on: {e}", d.name),
+                    )
+                })?;
+            }
+        }
+    }
     // Bring devices up and add addresses (in that order, so prefix routes are created).
     for (n, &ns) in s.netns.iter().zip(&ns_ids) {
         for d in &n.devices {
@@ -230,6 +291,16 @@ pub fn build(file: &str, text: &str, s: &Scenario) -> Result<Built, Error> {
                 .map_err(|e| cx.err(r, format!("netns \"{}\": neigh \"{r}\": {e}", n.name)))?;
             w.apply_command(ns, &Command::NeighAdd(spec))
                 .map_err(|e| cx.err(r, format!("netns \"{}\": ip neigh add {r}: {e}", n.name)))?;
+        }
+        for f in &n.fdb {
+            let cmd = parse_fdb(FdbCmd::Append, f)
+                .map_err(|e| cx.err(f, format!("netns \"{}\": fdb \"{f}\": {e}", n.name)))?;
+            w.apply_command(ns, &cmd).map_err(|e| {
+                cx.err(
+                    f,
+                    format!("netns \"{}\": bridge fdb append {f}: {e}", n.name),
+                )
+            })?;
         }
     }
     // Captures.
@@ -327,4 +398,55 @@ pub fn resolve_dev(w: &World, path: &str) -> Option<DevId> {
     let (ns, dev) = path.split_once('/')?;
     let ns = w.ns_by_name(ns)?;
     w.dev_by_name(ns, dev)
+}
+
+/// A VXLAN device's configuration from its scenario spec; `dev` must already exist.
+fn vxlan_config(
+    cx: &Ctx,
+    w: &World,
+    ns: NsId,
+    netns: &str,
+    name: &str,
+    v: &VxlanSpec,
+) -> Result<Vxlan, Error> {
+    if v.id >= 1 << 24 {
+        return Err(cx.err(
+            name,
+            format!(
+                "vxlan \"{netns}/{name}\": id {} is out of range (0-16777215)",
+                v.id
+            ),
+        ));
+    }
+    let mut cfg = Vxlan::new(v.id, v.dstport.unwrap_or(PORT_LINUX));
+    if let Some(l) = &v.local {
+        cfg.local = Some(l.parse().map_err(|_| {
+            cx.err(
+                l,
+                format!("vxlan \"{netns}/{name}\": local \"{l}\" is not an IPv4 address"),
+            )
+        })?);
+    }
+    if let Some(d) = &v.dev {
+        let link = w.dev_by_name(ns, d).ok_or_else(|| {
+            cx.err(
+                d,
+                format!("vxlan \"{netns}/{name}\": dev \"{d}\" must be listed before it in netns \"{netns}\""),
+            )
+        })?;
+        cfg.link = Some(w.devs[link].ifindex);
+    }
+    cfg.learning = v.learning;
+    if let Some((lo, hi)) = v.srcport {
+        if lo >= hi {
+            return Err(cx.err(
+                name,
+                format!("vxlan \"{netns}/{name}\": srcport range {lo} {hi} is empty"),
+            ));
+        }
+        cfg.src_port_range = (lo, hi);
+    }
+    cfg.ttl = v.ttl.unwrap_or(0);
+    cfg.udp_csum = v.udpcsum;
+    Ok(cfg)
 }

@@ -72,6 +72,9 @@ pub struct NetnsSpec {
     /// `ip neigh add` arguments.
     #[serde(default)]
     pub neigh: Vec<String>,
+    /// `bridge fdb append` arguments (`MAC dev DEV dst IP self permanent`), after the neighbours.
+    #[serde(default)]
+    pub fdb: Vec<String>,
 }
 
 /// A device in a netns.
@@ -93,6 +96,13 @@ pub struct DeviceSpec {
     /// its segment's.
     #[serde(default)]
     pub delay_us: Option<u64>,
+    /// The bridge (in the same netns) this device is a port of: `ip link set DEV master BR`.
+    /// Ports are attached in file order, which numbers them 1, 2, ...
+    #[serde(default)]
+    pub master: Option<String>,
+    /// Bridge ports only: `bridge link set dev DEV hairpin on` (flannel's `hairpinMode`).
+    #[serde(default)]
+    pub hairpin: bool,
 }
 
 fn yes() -> bool {
@@ -108,6 +118,36 @@ pub enum DeviceKind {
     Nic { segment: String },
     /// The ipip fallback device (tunl0).
     Ipip,
+    /// A Linux bridge (`ip link add NAME type bridge`).
+    Bridge,
+    /// A VXLAN device (`ip link add NAME type vxlan id VNI ...`).
+    Vxlan(VxlanSpec),
+}
+
+/// `ip link add NAME type vxlan id ID [dstport P] [local A] [dev D] [nolearning] [srcport MIN MAX]
+/// [ttl T] [noudpcsum]`.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct VxlanSpec {
+    pub id: u32,
+    /// 8472 (Linux's default, flannel) unless given; Calico uses 4789.
+    #[serde(default)]
+    pub dstport: Option<u16>,
+    #[serde(default)]
+    pub local: Option<String>,
+    /// The underlay device, in the same netns.
+    #[serde(default)]
+    pub dev: Option<String>,
+    #[serde(default = "yes")]
+    pub learning: bool,
+    #[serde(default)]
+    pub srcport: Option<(u16, u16)>,
+    /// 0 or absent: `ttl auto`.
+    #[serde(default)]
+    pub ttl: Option<u8>,
+    /// false: `noudpcsum` (checksum 0, as kernels before 4.6 sent).
+    #[serde(default = "yes")]
+    pub udpcsum: bool,
 }
 
 /// Traffic to run.

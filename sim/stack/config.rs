@@ -2,8 +2,10 @@
 //! routes `ip addr add` creates), routes with the kernel's validation, neighbours, link
 //! up/down, and sysctls. Errors read as iproute2 prints them.
 
+use crate::dev::bridge::{Bridge, FdbEntry};
+use crate::dev::vxlan::{FdbOp, FdbState, Vxlan};
 use crate::dev::{DevConf, DevId, DevKind, Device, IfAddr, NsId};
-use crate::iproute::{Command, NeighSpec, RouteSpec};
+use crate::iproute::{Command, FdbCmd, NeighSpec, RouteSpec};
 use crate::netns::fib::{
     Flow, Ipv4Net, Route, RouteType, RTPROT_BOOT, RTPROT_KERNEL, RT_SCOPE_HOST, RT_SCOPE_LINK,
     RT_SCOPE_UNIVERSE, RT_TABLE_LOCAL, RT_TABLE_MAIN,
@@ -23,6 +25,14 @@ impl World {
         self.ns
             .push(Netns::new(name.to_string(), host.to_string(), key, seed));
         let ns = self.ns.len() - 1;
+        // Per host, derived from the scenario seed and the host's name rather than drawn, so
+        // it moved no other random draw.
+        let h = host
+            .bytes()
+            .fold(self.engine.seed ^ 0xcbf2_9ce4_8422_2325, |h, b| {
+                (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+            });
+        self.ns[ns].flow_hash_seed = h;
         let lo = self.add_device(ns, "lo", DevKind::Loopback, Some([0; 6]), Some(65536));
         self.devs[lo].admin_up = true;
         let _ = self.addr_add(lo, Ipv4Addr::new(127, 0, 0, 1), 8);
@@ -47,6 +57,11 @@ impl World {
         let mtu = mtu.unwrap_or(match kind {
             DevKind::Loopback => 65536,
             DevKind::Ipip => 1480,
+            // VXLAN_HEADROOM below its underlay's MTU (`vxlan_dev_configure`), 1500 without one.
+            DevKind::Vxlan { idx } => self.vxlans[idx]
+                .link
+                .and_then(|i| self.dev_of(ns, i))
+                .map_or(1500, |l| self.devs[l].mtu.saturating_sub(50)),
             _ => 1500,
         });
         // reachable_time = base (30 s) * uniform [0.5, 1.5) (`neigh_rand_reach_time`).
@@ -69,6 +84,7 @@ impl World {
             reachable_time: reachable,
             stats: Default::default(),
             delay: Duration::ZERO,
+            master: None,
         });
         let id = self.devs.len() - 1;
         self.ns[ns].devs.push(id);
@@ -108,9 +124,29 @@ impl World {
                 let d = self.find_dev(ns, dev)?;
                 if let Some(m) = mtu {
                     self.devs[d].mtu = *m;
+                    if let DevKind::Bridge { idx } = self.devs[d].kind {
+                        self.bridges[idx].mtu_set = true;
+                    }
                 }
                 if let Some(a) = address {
+                    let old = self.devs[d].mac;
                     self.devs[d].mac = *a;
+                    let now = self.now();
+                    if let DevKind::Bridge { idx } = self.devs[d].kind {
+                        self.bridges[idx].mac_set = true;
+                        self.bridges[idx].change_mac(old, *a, now);
+                    }
+                }
+                if let Some(br) = self.devs[d].master {
+                    if let (Some(a), DevKind::Bridge { idx }) = (address, self.devs[br].kind) {
+                        // `br_fdb_changeaddr`: the port's local entry follows its MAC.
+                        let now = self.now();
+                        self.bridges[idx]
+                            .fdb
+                            .retain(|e| !(e.local && e.port == Some(d)));
+                        self.bridges[idx].insert_local(*a, Some(d), now);
+                    }
+                    self.bridge_follow_ports(br);
                 }
                 match up {
                     Some(true) => self.link_up(d),
@@ -120,7 +156,188 @@ impl World {
                 Ok(())
             }
             Command::Sysctl { key, value } => self.sysctl_set(ns, key, value),
+            Command::Fdb {
+                op,
+                mac,
+                dev,
+                dst,
+                master,
+                permanent,
+            } => {
+                let d = self.find_dev(ns, dev)?;
+                self.fdb_command(d, *op, *mac, *dst, *master, *permanent)
+            }
+            Command::BridgeLink {
+                dev,
+                hairpin,
+                learning,
+                flood,
+            } => {
+                let d = self.find_dev(ns, dev)?;
+                let Some(br) = self.devs[d].master else {
+                    return Err("RTNETLINK answers: Operation not supported".into());
+                };
+                let DevKind::Bridge { idx } = self.devs[br].kind else {
+                    return Err("RTNETLINK answers: Operation not supported".into());
+                };
+                if let Some(p) = self.bridges[idx].ports.iter_mut().find(|p| p.dev == d) {
+                    p.hairpin = hairpin.unwrap_or(p.hairpin);
+                    p.learning = learning.unwrap_or(p.learning);
+                    p.flood = flood.unwrap_or(p.flood);
+                }
+                Ok(())
+            }
         }
+    }
+
+    /// `ip link add NAME type bridge`: a bridge with its own MAC as a local FDB entry.
+    pub fn add_bridge(
+        &mut self,
+        ns: NsId,
+        name: &str,
+        mac: Option<[u8; 6]>,
+        mtu: Option<u32>,
+    ) -> DevId {
+        let idx = self.bridges.len();
+        self.bridges.push(Bridge::new(mac.is_some(), mtu.is_some()));
+        let dev = self.add_device(ns, name, DevKind::Bridge { idx }, mac, mtu);
+        let (m, now) = (self.devs[dev].mac, self.now());
+        self.bridges[idx].insert_local(m, None, now);
+        dev
+    }
+
+    /// `ip link add NAME type vxlan ...`: the MTU defaults to the underlay's less 50.
+    pub fn add_vxlan(
+        &mut self,
+        ns: NsId,
+        name: &str,
+        cfg: Vxlan,
+        mac: Option<[u8; 6]>,
+        mtu: Option<u32>,
+    ) -> DevId {
+        let idx = self.vxlans.len();
+        self.vxlans.push(cfg);
+        self.add_device(ns, name, DevKind::Vxlan { idx }, mac, mtu)
+    }
+
+    /// `ip link set PORT master BR` (`br_add_if`): the port joins, forwarding at once (no
+    /// STP); the bridge's MAC and MTU follow its ports unless they were set (R8.5).
+    pub fn bridge_add_port(&mut self, br: DevId, port: DevId) -> Result<(), String> {
+        let DevKind::Bridge { idx } = self.devs[br].kind else {
+            return Err("RTNETLINK answers: Operation not supported".into());
+        };
+        if self.devs[port].ns != self.devs[br].ns
+            || matches!(
+                self.devs[port].kind,
+                DevKind::Bridge { .. } | DevKind::Loopback | DevKind::Ipip
+            )
+        {
+            return Err("RTNETLINK answers: Invalid argument".into());
+        }
+        if self.devs[port].master.is_some() {
+            return Err("RTNETLINK answers: Device or resource busy".into());
+        }
+        let now = self.now();
+        let pmac = self.devs[port].mac;
+        self.devs[port].master = Some(br);
+        self.bridges[idx].add_port(port, pmac, now);
+        self.bridge_follow_ports(br);
+        Ok(())
+    }
+
+    /// `br_stp_recalculate_bridge_id` and `br_mtu_auto_adjust`.
+    fn bridge_follow_ports(&mut self, br: DevId) {
+        let DevKind::Bridge { idx } = self.devs[br].kind else {
+            return;
+        };
+        let ports: Vec<DevId> = self.bridges[idx].ports.iter().map(|p| p.dev).collect();
+        if !self.bridges[idx].mac_set {
+            if let Some(min) = ports.iter().map(|&p| self.devs[p].mac).min() {
+                let old = self.devs[br].mac;
+                if old != min {
+                    let now = self.now();
+                    self.devs[br].mac = min;
+                    self.bridges[idx].change_mac(old, min, now);
+                }
+            }
+        }
+        if !self.bridges[idx].mtu_set {
+            if let Some(min) = ports.iter().map(|&p| self.devs[p].mtu).min() {
+                self.devs[br].mtu = min;
+            }
+        }
+    }
+
+    /// `bridge fdb add|append|replace|del`: `self` entries go to a VXLAN device's FDB,
+    /// `master` entries to the bridge a port belongs to.
+    fn fdb_command(
+        &mut self,
+        dev: DevId,
+        op: FdbCmd,
+        mac: [u8; 6],
+        dst: Option<Ipv4Addr>,
+        master: bool,
+        permanent: bool,
+    ) -> Result<(), String> {
+        let now = self.now();
+        let unsupported = || Err("RTNETLINK answers: Operation not supported".to_string());
+        if master {
+            let Some(br) = self.devs[dev].master else {
+                return unsupported();
+            };
+            let DevKind::Bridge { idx } = self.devs[br].kind else {
+                return unsupported();
+            };
+            let b = &mut self.bridges[idx];
+            let exists = b.fdb.iter().position(|e| e.mac == mac);
+            return match (op, exists) {
+                (FdbCmd::Del, Some(i)) => {
+                    b.fdb.remove(i);
+                    Ok(())
+                }
+                (FdbCmd::Del, None) => Err("RTNETLINK answers: No such file or directory".into()),
+                (FdbCmd::Add, Some(_)) => Err("RTNETLINK answers: File exists".into()),
+                (_, _) => {
+                    if let Some(i) = exists {
+                        b.fdb.remove(i);
+                    }
+                    b.fdb.insert(
+                        0,
+                        FdbEntry {
+                            mac,
+                            port: Some(dev),
+                            local: false,
+                            is_static: true,
+                            updated: now,
+                            used: now,
+                        },
+                    );
+                    Ok(())
+                }
+            };
+        }
+        let DevKind::Vxlan { idx } = self.devs[dev].kind else {
+            return unsupported();
+        };
+        let v = &mut self.vxlans[idx];
+        if op == FdbCmd::Del {
+            return v.fdb_del(mac, dst);
+        }
+        let Some(remote) = dst else {
+            // A VXLAN entry needs a destination (`vxlan_fdb_parse`).
+            return Err("RTNETLINK answers: Invalid argument".into());
+        };
+        let state = if permanent {
+            FdbState::Permanent
+        } else {
+            FdbState::Static
+        };
+        let op = match op {
+            FdbCmd::Add => FdbOp::Add,
+            FdbCmd::Append => FdbOp::Append,
+            _ => FdbOp::Replace,
+        };
+        v.fdb_modify(now, mac, remote, state, op)
     }
 
     fn find_dev(&self, ns: NsId, name: &str) -> Result<DevId, String> {

@@ -188,18 +188,7 @@ impl World {
         match ip.proto {
             ipv4::PROTO_ICMP => self.icmp_rcv(dev, pkt_type, ip, pkt, bcast),
             ipv4::PROTO_IPIP if !bcast => self.ipip_rcv(dev, pkt_type, ip, pkt),
-            ipv4::PROTO_UDP if !bcast => {
-                // No UDP sockets are modelled: every port is closed (`__udp4_lib_rcv`).
-                self.icmp_send(
-                    dev,
-                    pkt_type,
-                    &pkt,
-                    icmp::DEST_UNREACH,
-                    icmp::PORT_UNREACH,
-                    [0; 4],
-                );
-                self.drop_pkt(dev, pkt, DropReason::NoSocket)
-            }
+            ipv4::PROTO_UDP => self.udp_rcv(dev, pkt_type, ip, pkt, bcast),
             _ => {
                 if !bcast {
                     self.icmp_send(

@@ -1,10 +1,12 @@
-//! Packet bytes: typed views and builders for Ethernet II, ARP, IPv4 and ICMP.
+//! Packet bytes: typed views and builders for Ethernet II, ARP, IPv4, ICMP, UDP and VXLAN.
 //! No state, time, RNG or I/O. IPv4 and ICMP headers go through etherparse; ARP has its own view.
 
 pub mod arp;
 pub mod ethernet;
 pub mod icmp;
 pub mod ipv4;
+pub mod udp;
+pub mod vxlan;
 
 /// The Internet checksum (RFC 1071) over `data`, as the kernel's `ip_compute_csum`.
 pub fn checksum(data: &[u8]) -> u16 {
