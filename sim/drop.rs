@@ -32,6 +32,13 @@ pub enum DropReason {
     NeighQueuefull,
     /// Packet larger than the path MTU with DF set.
     PktTooBig,
+    /// IPv4 fragment lying wholly inside data already queued for reassembly (`IPFRAG_DUP`).
+    DupFrag,
+    /// Fragment freed when its reassembly queue timed out (`ip_expire`, `ipfrag_time`).
+    FragReasmTimeout,
+    /// Fragment flushed because more than `ipfrag_max_dist` fragments from its source arrived
+    /// since the queue's previous one (`ip_frag_reinit`).
+    FragTooFar,
     /// Ethertype the stack does not handle.
     UnhandledProto,
     /// Device is down or not ready (veth peer down, no carrier).
@@ -79,6 +86,9 @@ impl DropReason {
             NeighFailed => "NEIGH_FAILED",
             NeighQueuefull => "NEIGH_QUEUEFULL",
             PktTooBig => "PKT_TOO_BIG",
+            DupFrag => "DUP_FRAG",
+            FragReasmTimeout => "FRAG_REASM_TIMEOUT",
+            FragTooFar => "FRAG_TOO_FAR",
             UnhandledProto => "UNHANDLED_PROTO",
             DevReady => "DEV_READY",
             IcmpCsum => "ICMP_CSUM",
@@ -107,7 +117,7 @@ impl DropReason {
 }
 
 /// Every reason, for parsing and listing.
-pub const ALL: [DropReason; 26] = {
+pub const ALL: [DropReason; 29] = {
     use DropReason::*;
     [
         Otherhost,
@@ -123,6 +133,9 @@ pub const ALL: [DropReason; 26] = {
         NeighFailed,
         NeighQueuefull,
         PktTooBig,
+        DupFrag,
+        FragReasmTimeout,
+        FragTooFar,
         UnhandledProto,
         DevReady,
         IcmpCsum,
@@ -146,5 +159,24 @@ impl fmt::Display for DropReason {
             f.write_str(" (sim-only)")?;
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kernel_names_are_unique_and_parse_back() {
+        // Scenario expectations name reasons as the kernel does; every name must map back.
+        for r in ALL {
+            assert_eq!(DropReason::from_kernel_name(r.kernel_name()), Some(r));
+        }
+        let names: std::collections::BTreeSet<_> = ALL.iter().map(|r| r.kernel_name()).collect();
+        assert_eq!(names.len(), ALL.len());
+        assert_eq!(
+            DropReason::from_kernel_name("FRAG_REASM_TIMEOUT"),
+            Some(DropReason::FragReasmTimeout)
+        );
     }
 }

@@ -2,6 +2,7 @@
 //! Linux keeps for IP IDs and ICMP rate limits. Pure data; the stack in `crate::stack` drives it.
 
 pub mod fib;
+pub mod frag;
 pub mod ident;
 pub mod neigh;
 
