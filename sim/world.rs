@@ -31,6 +31,11 @@ pub enum Event {
     PingFinish { app: usize },
     /// A scheduled configuration change is applied.
     Change { idx: usize },
+    /// A reassembly queue's timer (`ip_expire`, 30 s after its first fragment).
+    FragTimer {
+        ns: NsId,
+        key: crate::netns::frag::FragKey,
+    },
 }
 
 /// A configuration change at a virtual time: a command run in a netns.
@@ -331,6 +336,7 @@ impl World {
             Event::PingSend { app } => self.ping_send(app),
             Event::PingFinish { app } => self.ping_finish(app),
             Event::Change { idx } => self.apply_change(idx),
+            Event::FragTimer { ns, key } => self.ip_expire(ns, key),
         }
     }
 
@@ -357,7 +363,8 @@ impl World {
             .iter()
             .flat_map(|n| n.neigh.entries.values())
             .map(|e| e.queue.len())
-            .sum();
+            .sum::<usize>()
+            + self.ns.iter().map(|n| n.frag.held()).sum::<usize>();
         let events = self
             .engine
             .pending()

@@ -51,6 +51,8 @@ pub struct Netns {
     /// Seed of the flow hash (`skb_get_hash`): Linux draws it once per boot, so every netns
     /// of one host shares it (see `World::add_netns`). It picks VXLAN source ports.
     pub flow_hash_seed: u64,
+    /// IPv4 reassembly queues (`ip_defrag`).
+    pub frag: frag::FragQueues,
 }
 
 impl Netns {
@@ -68,6 +70,7 @@ impl Netns {
             counters: Counters::new(),
             ident: ident::IpIdent::new(ident_key, ident_seed),
             flow_hash_seed: 0,
+            frag: frag::FragQueues::default(),
             peers: BTreeMap::new(),
             icmp_global_credit: ICMP_MSGS_BURST,
             icmp_global_stamp: Instant::ZERO,

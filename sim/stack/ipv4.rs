@@ -180,10 +180,14 @@ impl World {
         bcast: bool,
     ) {
         let ns = self.devs[dev].ns;
-        if ip.mf || ip.frag_off != 0 {
-            // Reassembly is not modelled; nothing in the labs fragments.
-            return self.drop_pkt(dev, pkt, DropReason::NotSpecified);
-        }
+        let (ip, pkt) = if ip.mf || ip.frag_off != 0 {
+            match self.ip_defrag(dev, pkt) {
+                Some(whole) => whole,
+                None => return,
+            }
+        } else {
+            (ip, pkt)
+        };
         self.ns[ns].count("IpInDelivers");
         match ip.proto {
             ipv4::PROTO_ICMP => self.icmp_rcv(dev, pkt_type, ip, pkt, bcast),
@@ -205,10 +209,105 @@ impl World {
         }
     }
 
-    /// Output of an IP packet on `out` toward `nexthop`: tunnels encapsulate, lo loops back,
-    /// Ethernet devices go through the neighbour layer.
+    /// `ip_defrag()`: queues a fragment; returns the whole datagram when this one completed it.
+    fn ip_defrag(&mut self, dev: DevId, pkt: Pkt) -> Option<(Ipv4Repr, Pkt)> {
+        let ns = self.devs[dev].ns;
+        let now = self.now();
+        let d = self.ns[ns].frag.add(now, dev, pkt);
+        for c in d.counters {
+            self.ns[ns].count(c);
+        }
+        if let Some((key, at)) = d.timer {
+            self.engine
+                .schedule_at(at, crate::world::Event::FragTimer { ns, key });
+        }
+        for p in d.consumed {
+            self.deliver(p);
+        }
+        for (p, reason) in d.dropped {
+            self.drop_pkt(dev, p, reason);
+        }
+        let whole = d.complete?;
+        match Ipv4Repr::parse(&whole.data) {
+            Ok(ip) => Some((ip, whole)),
+            Err(_) => {
+                self.drop_pkt(dev, whole, DropReason::IpInhdr);
+                None
+            }
+        }
+    }
+
+    /// `ip_expire()`: a reassembly queue timed out. If its first fragment came, the sender
+    /// hears ICMP time exceeded (fragment reassembly time exceeded); every fragment is dropped.
+    pub fn ip_expire(&mut self, ns: NsId, key: crate::netns::frag::FragKey) {
+        let now = self.now();
+        let Some(e) = self.ns[ns].frag.expire(now, key) else {
+            return;
+        };
+        for c in e.counters {
+            self.ns[ns].count(c);
+        }
+        let dev = e.iif.unwrap_or(self.ns[ns].devs[0]);
+        if let Some(head) = e.head {
+            self.icmp_send(dev, PktType::Host, &head, icmp::TIME_EXCEEDED, 1, [0; 4]);
+            self.drop_pkt(dev, head, DropReason::FragReasmTimeout);
+        }
+        for p in e.rest {
+            self.drop_pkt(dev, p, DropReason::FragReasmTimeout);
+        }
+    }
+
+    /// Output of an IP packet on `out` toward `nexthop`: fragmented to the device MTU if it
+    /// does not fit (`ip_finish_output` -> `ip_fragment`), then tunnels encapsulate, lo loops
+    /// back, Ethernet devices go through the neighbour layer.
     pub fn ip_output(&mut self, ns: NsId, out: DevId, nexthop: Ipv4Addr, pkt: Pkt) {
         self.ns[ns].count("IpOutRequests");
+        let mtu = self.devs[out].mtu;
+        if pkt.data.len() > mtu as usize && !matches!(self.devs[out].kind, DevKind::Loopback) {
+            match ipv4::fragment(&pkt.data, mtu) {
+                Ok(frags) => {
+                    self.ns[ns].count("IpFragOKs");
+                    // The first fragment is the original packet; the others are new skbs
+                    // carrying the same flow tag.
+                    let tag = pkt.tag;
+                    let mut pkt = Some(pkt);
+                    for f in frags {
+                        self.ns[ns].count("IpFragCreates");
+                        let p = match pkt.take() {
+                            Some(mut p) => {
+                                p.data = f;
+                                p
+                            }
+                            None => self.new_pkt(tag, f),
+                        };
+                        self.ip_finish_output(out, nexthop, p);
+                    }
+                    return;
+                }
+                Err(ipv4::FragError::DontFragment) => {
+                    // `ip_fragment`: DF and too big for the device: the sender is told.
+                    self.ns[ns].count("IpFragFails");
+                    let m = (mtu.min(u32::from(u16::MAX)) as u16).to_be_bytes();
+                    self.icmp_send(
+                        out,
+                        PktType::Host,
+                        &pkt,
+                        icmp::DEST_UNREACH,
+                        icmp::FRAG_NEEDED,
+                        [0, 0, m[0], m[1]],
+                    );
+                    return self.drop_pkt(out, pkt, DropReason::PktTooBig);
+                }
+                Err(_) => {
+                    self.ns[ns].count("IpFragFails");
+                    return self.drop_pkt(out, pkt, DropReason::PktTooBig);
+                }
+            }
+        }
+        self.ip_finish_output(out, nexthop, pkt)
+    }
+
+    fn ip_finish_output(&mut self, out: DevId, nexthop: Ipv4Addr, pkt: Pkt) {
         match self.devs[out].kind {
             DevKind::Ipip => self.ipip_xmit(out, nexthop, pkt),
             DevKind::Loopback => {
