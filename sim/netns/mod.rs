@@ -53,9 +53,34 @@ pub struct Netns {
     pub flow_hash_seed: u64,
     /// IPv4 reassembly queues (`ip_defrag`).
     pub frag: frag::FragQueues,
+    /// Path MTU exceptions learnt from ICMP "fragmentation needed" (`fib_nh_exception`):
+    /// destination -> (MTU, expiry after `ip_rt_mtu_expires`, 600 s).
+    pub pmtu: BTreeMap<Ipv4Addr, (u32, Instant)>,
 }
 
+/// `ip_rt_min_pmtu`: a smaller advertised MTU is raised to this (and DF is then not set).
+pub const MIN_PMTU: u32 = 552;
+/// `ip_rt_mtu_expires`: how long a learnt path MTU holds.
+pub const MTU_EXPIRES: crate::time::Duration = crate::time::Duration::from_secs(600);
+
 impl Netns {
+    /// The path MTU toward `daddr` through a device of MTU `dev_mtu` (`ip_dst_mtu`).
+    pub fn path_mtu(&self, now: Instant, daddr: Ipv4Addr, dev_mtu: u32) -> u32 {
+        match self.pmtu.get(&daddr) {
+            Some(&(m, expires)) if expires > now => m.min(dev_mtu),
+            _ => dev_mtu,
+        }
+    }
+
+    /// `__ip_rt_update_pmtu`: only ever lowers the path MTU, never below `MIN_PMTU`.
+    pub fn update_pmtu(&mut self, now: Instant, daddr: Ipv4Addr, mtu: u32, dev_mtu: u32) {
+        let mtu = mtu.max(MIN_PMTU);
+        if mtu >= self.path_mtu(now, daddr, dev_mtu) {
+            return;
+        }
+        self.pmtu.insert(daddr, (mtu, now + MTU_EXPIRES));
+    }
+
     pub fn new(name: String, host: String, ident_key: u64, ident_seed: u64) -> Self {
         Netns {
             name,
@@ -71,6 +96,7 @@ impl Netns {
             ident: ident::IpIdent::new(ident_key, ident_seed),
             flow_hash_seed: 0,
             frag: frag::FragQueues::default(),
+            pmtu: BTreeMap::new(),
             peers: BTreeMap::new(),
             icmp_global_credit: ICMP_MSGS_BURST,
             icmp_global_stamp: Instant::ZERO,

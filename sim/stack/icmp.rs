@@ -92,6 +92,17 @@ impl World {
             t if icmp::is_error_type(t) => {
                 // The quoted packet: an echo request of ours names the ping it belongs to.
                 let quoted = m.body;
+                if t == icmp::DEST_UNREACH && m.code == icmp::FRAG_NEEDED {
+                    // `icmp_unreach` -> `ipv4_update_pmtu`: the route to the quoted
+                    // destination learns the next-hop MTU.
+                    if let Some((_, qdst, _)) = Ipv4Repr::peek(quoted) {
+                        let mtu = u32::from(u16::from_be_bytes([m.rest[2], m.rest[3]]));
+                        if let Ok(rt) = self.route_output(ns, qdst, None, None) {
+                            let (now, dev_mtu) = (self.now(), self.devs[rt.dev].mtu);
+                            self.ns[ns].update_pmtu(now, qdst, mtu, dev_mtu);
+                        }
+                    }
+                }
                 let echo = Ipv4Repr::peek(quoted).and_then(|(_, _, proto)| {
                     let ihl = usize::from(quoted[0] & 0x0f) * 4;
                     let q = quoted.get(ihl..ihl + 8)?;

@@ -261,8 +261,13 @@ impl World {
     /// does not fit (`ip_finish_output` -> `ip_fragment`), then tunnels encapsulate, lo loops
     /// back, Ethernet devices go through the neighbour layer.
     pub fn ip_output(&mut self, ns: NsId, out: DevId, nexthop: Ipv4Addr, pkt: Pkt) {
-        self.ns[ns].count("IpOutRequests");
         let mtu = self.devs[out].mtu;
+        self.ip_output_mtu(ns, out, nexthop, pkt, mtu)
+    }
+
+    /// `ip_output` with the route's MTU (a learnt path MTU for local senders).
+    fn ip_output_mtu(&mut self, ns: NsId, out: DevId, nexthop: Ipv4Addr, pkt: Pkt, mtu: u32) {
+        self.ns[ns].count("IpOutRequests");
         if pkt.data.len() > mtu as usize && !matches!(self.devs[out].kind, DevKind::Loopback) {
             match ipv4::fragment(&pkt.data, mtu) {
                 Ok(frags) => {
@@ -336,8 +341,10 @@ impl World {
         let now = self.now();
         let src = rt.src;
         let total = 20 + build.payload.len();
-        // PMTUDISC_WANT sockets set DF only when the packet fits the route MTU (R11.2).
-        let df = build.df_if_fits && (total as u32) <= self.devs[rt.dev].mtu;
+        // PMTUDISC_WANT sockets set DF only when the packet fits the route MTU (R11.2), which
+        // a "fragmentation needed" may have lowered; then they fragment to it instead.
+        let mtu = self.ns[ns].path_mtu(now, daddr, self.devs[rt.dev].mtu);
+        let df = build.df_if_fits && (total as u32) <= mtu;
         let id = {
             let n = &mut self.ns[ns];
             n.ident
@@ -355,7 +362,7 @@ impl World {
         }
         .packet(&build.payload);
         let pkt = self.new_pkt(tag, data);
-        self.ip_output(ns, rt.dev, rt.nexthop, pkt);
+        self.ip_output_mtu(ns, rt.dev, rt.nexthop, pkt, mtu);
         Ok(())
     }
 }
