@@ -133,3 +133,90 @@ fn routes_in_tables_nothing_looks_up_are_refused() {
         "{e}"
     );
 }
+
+/// A node with a bridge, a VXLAN device and a port, with `EXTRA` spliced into its netns.
+fn l2(devices: &str, extra: &str) -> String {
+    format!(
+        r#"Scenario(
+    netns: [
+        (
+            name: "n",
+            devices: [
+{devices}
+            ],
+            {extra}
+        ),
+        (name: "p", devices: [(name: "eth0", kind: Veth(peer: "n/veth1"))]),
+    ],
+)"#
+    )
+}
+
+const L2_DEVICES: &str = r#"                (name: "eth0", kind: Veth(peer: "n/eth1")),
+                (name: "eth1", kind: Veth(peer: "n/eth0")),
+                (name: "cni0", kind: Bridge),
+                (name: "vx", kind: Vxlan(id: 1, dev: "eth0")),
+                (name: "veth1", kind: Veth(peer: "p/eth0"), master: "cni0", hairpin: true),"#;
+
+#[test]
+fn a_valid_bridge_and_vxlan_node_builds() {
+    let t = l2(
+        L2_DEVICES,
+        r#"fdb: ["02:00:00:00:00:01 dev vx dst 10.0.0.2"],"#,
+    );
+    let s = sim::scenario::parse("ok.ron", &t).unwrap();
+    let b = sim::scenario::build("ok.ron", &t, &s).unwrap();
+    let w = &b.world;
+    let n = w.ns_by_name("n").unwrap();
+    let vx = w.dev_by_name(n, "vx").unwrap();
+    assert_eq!(w.devs[vx].mtu, 1450, "the underlay's 1500 less 50");
+    assert!(w
+        .bridge_fdb_show(n)
+        .contains("02:00:00:00:00:01 dev vx dst 10.0.0.2 self permanent"));
+}
+
+#[test]
+fn master_that_is_not_a_bridge_is_refused_where_it_is_written() {
+    let t = l2(
+        &L2_DEVICES.replace(r#"master: "cni0""#, r#"master: "eth1""#),
+        "",
+    );
+    let e = build_err(&t);
+    assert!(e.starts_with("bad.ron:10:"), "{e}");
+    assert!(e.contains("master \"eth1\" is not a bridge"), "{e}");
+}
+
+#[test]
+fn hairpin_without_master_is_refused() {
+    let t = l2(&L2_DEVICES.replace(r#"master: "cni0", "#, ""), "");
+    let e = build_err(&t);
+    assert!(e.contains("hairpin is for bridge ports"), "{e}");
+}
+
+#[test]
+fn vxlan_dev_must_exist_before_it() {
+    let t = l2(&L2_DEVICES.replace(r#"dev: "eth0""#, r#"dev: "eth9""#), "");
+    let e = build_err(&t);
+    assert!(e.starts_with("bad.ron:9:49:"), "{e}");
+    assert!(e.contains("dev \"eth9\""), "{e}");
+}
+
+#[test]
+fn bad_fdb_lines_say_what_iproute2_says() {
+    let e = build_err(&l2(L2_DEVICES, r#"fdb: ["zz:00 dev vx dst 10.0.0.2"],"#));
+    assert!(e.contains("Invalid mac address zz:00"), "{e}");
+    assert!(e.starts_with("bad.ron:12:"), "{e}");
+    let e = build_err(&l2(L2_DEVICES, r#"fdb: ["02:00:00:00:00:01 dev vx"],"#));
+    assert!(e.contains("RTNETLINK answers: Invalid argument"), "{e}");
+    let e = build_err(&l2(
+        L2_DEVICES,
+        r#"fdb: ["02:00:00:00:00:01 dev eth0 dst 10.0.0.2"],"#,
+    ));
+    assert!(e.contains("Operation not supported"), "{e}");
+}
+
+#[test]
+fn vni_out_of_range_is_refused() {
+    let e = build_err(&l2(&L2_DEVICES.replace("id: 1,", "id: 16777216,"), ""));
+    assert!(e.contains("out of range"), "{e}");
+}

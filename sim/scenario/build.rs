@@ -47,6 +47,15 @@ struct Ctx<'a> {
 }
 
 impl Ctx<'_> {
+    /// An error at `key: "value"` when the file has it written so, else at `value`.
+    fn err_kv(&self, key: &str, value: &str, msg: String) -> Error {
+        let kv = format!("{key}: \"{value}\"");
+        match self.text.find(&kv) {
+            Some(_) => self.err(&kv, msg),
+            None => self.err(value, msg),
+        }
+    }
+
     fn err(&self, needle: &str, msg: String) -> Error {
         let (line, col) = locate(self.text, needle);
         Error::Invalid {
@@ -233,7 +242,8 @@ pub fn build(file: &str, text: &str, s: &Scenario) -> Result<Built, Error> {
                 .dev_by_name(ns, m)
                 .filter(|&b| matches!(w.devs[b].kind, DevKind::Bridge { .. }))
                 .ok_or_else(|| {
-                    cx.err(
+                    cx.err_kv(
+                        "master",
                         m,
                         format!(
                             "device \"{}/{}\": master \"{m}\" is not a bridge in netns \"{}\"",
@@ -429,7 +439,8 @@ fn vxlan_config(
     }
     if let Some(d) = &v.dev {
         let link = w.dev_by_name(ns, d).ok_or_else(|| {
-            cx.err(
+            cx.err_kv(
+                "dev",
                 d,
                 format!("vxlan \"{netns}/{name}\": dev \"{d}\" must be listed before it in netns \"{netns}\""),
             )
