@@ -17,21 +17,9 @@ fn run_variant(name: &str, edits: &[(&str, &str)]) -> RunResult {
     sim::run::run_built(b).unwrap()
 }
 
-/// Frames captured on `netns/dev`, as (time ns, bytes).
+/// Every frame captured on `netns/dev`, as (time ns, bytes).
 fn frames(r: &RunResult, iface: &str) -> Vec<(u64, Vec<u8>)> {
-    let w = &r.built.world;
-    let i = w
-        .trace
-        .ifaces
-        .iter()
-        .position(|c| c.name == iface)
-        .unwrap_or_else(|| panic!("no capture {iface}"));
-    w.trace
-        .packets
-        .iter()
-        .filter(|p| p.iface == i)
-        .map(|p| (p.ts.as_ns(), p.data.clone()))
-        .collect()
+    captured(r, iface, 0, u64::MAX)
 }
 
 fn is_arp_request_for(f: &[u8], target: [u8; 4]) -> bool {

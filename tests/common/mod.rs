@@ -61,3 +61,21 @@ pub fn counter(r: &RunResult, ns: &str, name: &str) -> u64 {
     let i = w.ns_by_name(ns).unwrap();
     w.ns[i].counter(name)
 }
+
+/// Frames captured on `netns/dev` with `from_ns <= ts < to_ns`, in capture order, as
+/// (time in ns, bytes).
+pub fn captured(r: &RunResult, iface: &str, from_ns: u64, to_ns: u64) -> Vec<(u64, Vec<u8>)> {
+    let w = &r.built.world;
+    let i = w
+        .trace
+        .ifaces
+        .iter()
+        .position(|c| c.name == iface)
+        .unwrap_or_else(|| panic!("the sim captures no interface {iface}"));
+    w.trace
+        .packets
+        .iter()
+        .filter(|p| p.iface == i && (from_ns..to_ns).contains(&p.ts.as_ns()))
+        .map(|p| (p.ts.as_ns(), p.data.clone()))
+        .collect()
+}
