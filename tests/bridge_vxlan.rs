@@ -353,3 +353,26 @@ fn mtu_black_hole_frag_needed_then_the_pod_learns_the_path_mtu() {
         [("node1/cali1".to_string(), "PKT_TOO_BIG".to_string())]
     );
 }
+
+#[test]
+fn a_port_going_down_flushes_what_the_bridge_learned_on_it() {
+    let r = run_variant(
+        "flannel_same_node",
+        &[(
+            "traffic: [",
+            r#"changes: [(at_ms: 10000, netns: "node1", cmd: "ip link set veth0a0b0c01 down")],
+    traffic: ["#,
+        )],
+    );
+    let w = &r.built.world;
+    let node1 = w.ns_by_name("node1").unwrap();
+    let fdb = w.bridge_fdb_show(node1);
+    assert!(!fdb.contains("0a:58:0a:f4:01:02"), "{fdb}");
+    assert!(
+        fdb.contains("0a:58:0a:f4:01:03 dev veth0a0b0c02 master cni0 \n"),
+        "{fdb}"
+    );
+    assert!(fdb.contains("86:55:25:41:3d:01 dev veth0a0b0c01 master cni0 permanent"));
+    // And a port that is down no longer has 224.0.0.1's MAC in its list.
+    assert!(!fdb.contains("01:00:5e:00:00:01 dev veth0a0b0c01 self permanent"));
+}

@@ -484,6 +484,15 @@ impl World {
             return;
         }
         self.devs[dev].admin_up = false;
+        // A bridge port going down is disabled (`br_stp_disable_port`): its learned entries
+        // are flushed (`br_fdb_delete_by_port`), static and local ones stay.
+        if let Some(br) = self.devs[dev].master {
+            if let DevKind::Bridge { idx } = self.devs[br].kind {
+                self.bridges[idx]
+                    .fdb
+                    .retain(|e| e.port != Some(dev) || e.is_static);
+            }
+        }
         let ns = self.devs[dev].ns;
         let ifindex = self.devs[dev].ifindex;
         self.ns[ns].main.retain(|r| r.dev != Some(ifindex));
