@@ -57,6 +57,8 @@ pub enum DropReason {
     MacInvalidSource,
     /// VXLAN decap: the inner source MAC is the device's own (a loop).
     LocalMac,
+    /// VXLAN learning: a frame from another VTEP claims a MAC with a permanent FDB entry.
+    VxlanEntryExists,
     /// VXLAN transmit: no FDB entry (nor a default one) for the inner destination MAC
     /// (`NO_TX_TARGET`, called `VXLAN_NO_REMOTE` before Linux 6.14).
     NoTxTarget,
@@ -98,6 +100,7 @@ impl DropReason {
             VxlanVniNotFound => "VXLAN_VNI_NOT_FOUND",
             MacInvalidSource => "MAC_INVALID_SOURCE",
             LocalMac => "LOCAL_MAC",
+            VxlanEntryExists => "VXLAN_ENTRY_EXISTS",
             NoTxTarget => "NO_TX_TARGET",
             TunnelLoop => "TUNNEL_LOOP",
             NoLink => "NO_LINK",
@@ -117,7 +120,7 @@ impl DropReason {
 }
 
 /// Every reason, for parsing and listing.
-pub const ALL: [DropReason; 29] = {
+pub const ALL: [DropReason; 30] = {
     use DropReason::*;
     [
         Otherhost,
@@ -145,6 +148,7 @@ pub const ALL: [DropReason; 29] = {
         VxlanVniNotFound,
         MacInvalidSource,
         LocalMac,
+        VxlanEntryExists,
         NoTxTarget,
         TunnelLoop,
         NoLink,

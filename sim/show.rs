@@ -179,7 +179,7 @@ impl World {
                         if let DevKind::Bridge { idx } = self.devs[br].kind {
                             let b = &self.bridges[idx];
                             for e in b.fdb.iter().filter(|e| e.port == Some(d)) {
-                                if !e.is_static && now.since(e.updated) >= b.ageing_time {
+                                if !e.is_live(now, b.ageing_time) {
                                     continue;
                                 }
                                 let state = match (e.local, e.is_static) {
@@ -216,7 +216,7 @@ impl World {
         let mut rows: Vec<_> = b
             .fdb
             .iter()
-            .filter(|e| e.is_static || now.since(e.updated) < b.ageing_time)
+            .filter(|e| e.is_live(now, b.ageing_time))
             .filter_map(|e| Some((e, b.port(e.port?)?.port_no)))
             .collect();
         rows.sort_by_key(|(e, _)| e.mac);

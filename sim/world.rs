@@ -56,6 +56,19 @@ pub enum PktType {
     Otherhost,
 }
 
+/// `eth_type_trans()`: what a destination MAC is to a device with MAC `mac`.
+pub fn pkt_type_for(dst: &[u8; 6], mac: &[u8; 6]) -> PktType {
+    if dst == mac {
+        PktType::Host
+    } else if *dst == crate::wire::ethernet::BROADCAST {
+        PktType::Broadcast
+    } else if crate::wire::ethernet::is_multicast(dst) {
+        PktType::Multicast
+    } else {
+        PktType::Otherhost
+    }
+}
+
 /// A line of the run's log: configuration changes and errors applying them.
 #[derive(Clone, PartialEq, Eq, Debug)]
 pub struct LogLine {
@@ -292,16 +305,7 @@ impl World {
         let Some(eth) = EthRepr::parse(&pkt.data) else {
             return self.drop_pkt(dev, pkt, DropReason::PktTooSmall);
         };
-        let mac = self.devs[dev].mac;
-        let pkt_type = pkt_type.unwrap_or(if eth.dst == mac {
-            PktType::Host
-        } else if eth.dst == crate::wire::ethernet::BROADCAST {
-            PktType::Broadcast
-        } else if crate::wire::ethernet::is_multicast(&eth.dst) {
-            PktType::Multicast
-        } else {
-            PktType::Otherhost
-        });
+        let pkt_type = pkt_type.unwrap_or_else(|| pkt_type_for(&eth.dst, &self.devs[dev].mac));
         match eth.ethertype {
             ETHERTYPE_ARP => self.arp_rcv(dev, pkt_type, pkt),
             ETHERTYPE_IPV4 => {

@@ -115,7 +115,7 @@ fn a_different_seed_changes_what_linux_draws_at_random() {
 
 #[test]
 fn tshark_finds_no_malformed_packet_or_bad_checksum() {
-    if !tshark_available() {
+    if !tool_available("tshark") {
         return;
     }
     let base = std::env::temp_dir().join(format!("sim-tshark-{}", std::process::id()));
@@ -161,23 +161,6 @@ fn tshark_finds_no_malformed_packet_or_bad_checksum() {
     let _ = std::fs::remove_dir_all(base);
 }
 
-/// True if tshark runs; false (the caller skips) only when SIM_REQUIRE_TSHARK is not 1.
-fn tshark_available() -> bool {
-    let required = std::env::var("SIM_REQUIRE_TSHARK").is_ok_and(|v| v == "1");
-    let ok = std::process::Command::new("tshark")
-        .arg("--version")
-        .output()
-        .is_ok_and(|o| o.status.success());
-    if !ok {
-        assert!(
-            !required,
-            "tshark is required (SIM_REQUIRE_TSHARK=1) but not installed"
-        );
-        eprintln!("skipped: tshark is not installed (apt-get install tshark to run this check)");
-    }
-    ok
-}
-
 /// tshark's view of one trace file: `-T fields` for `fields`, with `extra` args.
 fn tshark_fields(f: &std::path::Path, extra: &[&str], fields: &[&str]) -> Option<String> {
     let mut cmd = std::process::Command::new("tshark");
@@ -196,7 +179,7 @@ fn tshark_fields(f: &std::path::Path, extra: &[&str], fields: &[&str]) -> Option
 
 #[test]
 fn tshark_dissects_vxlan_on_4789_and_on_8472_when_told() {
-    if !tshark_available() {
+    if !tool_available("tshark") {
         return;
     }
     let base = std::env::temp_dir().join(format!("sim-tshark-vxlan-{}", std::process::id()));

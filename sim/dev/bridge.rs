@@ -31,7 +31,14 @@ pub struct FdbEntry {
     /// BR_FDB_STATIC: never ages (local entries are static too).
     pub is_static: bool,
     pub updated: Instant,
-    pub used: Instant,
+}
+
+impl FdbEntry {
+    /// Still in the table at `now` (`has_expired` is false): static, or refreshed within the
+    /// ageing time.
+    pub fn is_live(&self, now: Instant, ageing_time: Duration) -> bool {
+        self.is_static || now.since(self.updated) < ageing_time
+    }
 }
 
 /// Where a frame goes after the bridge has looked at it.
@@ -95,12 +102,6 @@ impl Bridge {
         port_no
     }
 
-    /// Detaches a port (`br_del_if`): its entries go with it.
-    pub fn del_port(&mut self, dev: DevId) {
-        self.ports.retain(|p| p.dev != dev);
-        self.fdb.retain(|e| e.port != Some(dev));
-    }
-
     /// Adds a local permanent entry unless one exists for the MAC (`fdb_add_local`).
     pub fn insert_local(&mut self, mac: [u8; 6], port: Option<DevId>, now: Instant) {
         if let Some(e) = self.fdb.iter_mut().find(|e| e.mac == mac) {
@@ -122,7 +123,6 @@ impl Bridge {
                 local: true,
                 is_static: true,
                 updated: now,
-                used: now,
             },
         );
     }
@@ -138,8 +138,7 @@ impl Bridge {
     /// to the earliest expiry, so expiry is exact).
     pub fn age(&mut self, now: Instant) {
         let hold = self.ageing_time;
-        self.fdb
-            .retain(|e| e.is_static || now.since(e.updated) < hold);
+        self.fdb.retain(|e| e.is_live(now, hold));
     }
 
     /// Learning (`br_fdb_update`): creates the entry or moves it to `port` and refreshes it.
@@ -161,35 +160,34 @@ impl Bridge {
                 local: false,
                 is_static: false,
                 updated: now,
-                used: now,
             },
         );
     }
 
-    fn find(&mut self, mac: &[u8; 6]) -> Option<&mut FdbEntry> {
-        self.fdb.iter_mut().find(|e| &e.mac == mac)
+    fn find(&self, mac: &[u8; 6]) -> Option<&FdbEntry> {
+        self.fdb.iter().find(|e| &e.mac == mac)
     }
 
     /// Ports a flood reaches (`br_flood`): every port with flooding on except the one the
     /// frame came in by, unless that port is in hairpin mode (`should_deliver`).
-    fn flood(&self, ingress: Option<DevId>, up: &dyn Fn(DevId) -> bool) -> Vec<DevId> {
+    fn flood(&self, ingress: Option<DevId>, up: &[DevId]) -> Vec<DevId> {
         self.ports
             .iter()
-            .filter(|p| p.flood && up(p.dev))
+            .filter(|p| p.flood && up.contains(&p.dev))
             .filter(|p| Some(p.dev) != ingress || p.hairpin)
             .map(|p| p.dev)
             .collect()
     }
 
     /// A frame received on port `ingress` (`br_handle_frame` + `br_handle_frame_finish`).
-    /// `up` tells whether a port can transmit (forwarding state follows the link).
+    /// `up` lists the ports that can transmit (forwarding state follows the link).
     pub fn ingress(
         &mut self,
         now: Instant,
         ingress: DevId,
         src: [u8; 6],
         dst: [u8; 6],
-        up: &dyn Fn(DevId) -> bool,
+        up: &[DevId],
     ) -> Verdict {
         self.age(now);
         if self.port(ingress).is_some_and(|p| p.learning) {
@@ -204,10 +202,7 @@ impl Bridge {
                 promisc: false,
             };
         }
-        let known = self.find(&dst).map(|e| {
-            e.used = now;
-            (e.local, e.port)
-        });
+        let known = self.find(&dst).map(|e| (e.local, e.port));
         match known {
             Some((true, _)) => Verdict {
                 ports: Vec::new(),
@@ -216,7 +211,7 @@ impl Bridge {
             },
             Some((false, Some(port))) => {
                 let hairpin = self.port(port).is_some_and(|p| p.hairpin);
-                let ports = if (port != ingress || hairpin) && up(port) {
+                let ports = if (port != ingress || hairpin) && up.contains(&port) {
                     vec![port]
                 } else {
                     Vec::new()
@@ -237,13 +232,12 @@ impl Bridge {
 
     /// A frame the bridge device itself sends (`br_dev_xmit`): nothing is learned; a known
     /// destination goes to its port, anything else is flooded.
-    pub fn xmit(&mut self, now: Instant, dst: [u8; 6], up: &dyn Fn(DevId) -> bool) -> Vec<DevId> {
+    pub fn xmit(&mut self, now: Instant, dst: [u8; 6], up: &[DevId]) -> Vec<DevId> {
         self.age(now);
         if !is_multicast(&dst) {
             if let Some(e) = self.find(&dst) {
-                e.used = now;
                 // A port-less local entry is the bridge itself: `br_forward(NULL)` frees it.
-                return e.port.filter(|&p| up(p)).into_iter().collect();
+                return e.port.filter(|p| up.contains(p)).into_iter().collect();
             }
         }
         self.flood(None, up)
@@ -269,7 +263,7 @@ mod tests {
     #[test]
     fn floods_unknown_then_forwards_learned() {
         let mut b = bridge();
-        let up = |_| true;
+        let up = [10, 11];
         let t = Instant::ZERO;
         let v = b.ingress(t, 10, A, [0xff; 6], &up);
         assert_eq!(v.ports, vec![11]);
@@ -286,14 +280,14 @@ mod tests {
     fn hairpin_reflects_floods_to_the_ingress_port() {
         let mut b = bridge();
         b.ports[0].hairpin = true;
-        let v = b.ingress(Instant::ZERO, 10, A, [0xff; 6], &|_| true);
+        let v = b.ingress(Instant::ZERO, 10, A, [0xff; 6], &[10, 11]);
         assert_eq!(v.ports, vec![10, 11]);
     }
 
     #[test]
     fn learned_entries_age_out_after_300_s() {
         let mut b = bridge();
-        b.ingress(Instant::ZERO, 10, A, B, &|_| true);
+        b.ingress(Instant::ZERO, 10, A, B, &[10, 11]);
         assert!(b.fdb.iter().any(|e| e.mac == A));
         b.age(Instant::ZERO + Duration::from_secs(299));
         assert!(b.fdb.iter().any(|e| e.mac == A));
@@ -306,7 +300,7 @@ mod tests {
     #[test]
     fn a_frame_from_our_own_mac_does_not_move_the_local_entry() {
         let mut b = bridge();
-        b.ingress(Instant::ZERO, 10, BR, A, &|_| true);
+        b.ingress(Instant::ZERO, 10, BR, A, &[10, 11]);
         let e = b.fdb.iter().find(|e| e.mac == BR).unwrap();
         assert_eq!(e.port, None);
     }

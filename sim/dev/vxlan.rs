@@ -2,6 +2,7 @@
 //! linux-semantics.md R10): which remote VTEPs an inner destination MAC goes to, learning,
 //! and the UDP source port drawn from the inner flow.
 
+use crate::drop::DropReason;
 use crate::time::{Duration, Instant};
 use std::net::Ipv4Addr;
 
@@ -30,6 +31,13 @@ pub struct VxlanFdb {
     pub remotes: Vec<Ipv4Addr>,
     pub state: FdbState,
     pub updated: Instant,
+}
+
+impl VxlanFdb {
+    /// Still in the table at `now`: permanent, or refreshed within the ageing time.
+    pub fn is_live(&self, now: Instant, ageing_time: Duration) -> bool {
+        self.state == FdbState::Permanent || now.since(self.updated) < ageing_time
+    }
 }
 
 /// A VXLAN device (`ip link add NAME type vxlan id VNI ...`).
@@ -74,8 +82,7 @@ impl Vxlan {
     /// Removes aged dynamic entries (`vxlan_cleanup`).
     pub fn age(&mut self, now: Instant) {
         let hold = self.ageing_time;
-        self.fdb
-            .retain(|e| e.state == FdbState::Permanent || now.since(e.updated) < hold);
+        self.fdb.retain(|e| e.is_live(now, hold));
     }
 
     /// The remotes for an inner destination MAC: its entry, else the all-zeros default
@@ -153,19 +160,23 @@ impl Vxlan {
     }
 
     /// `vxlan_snoop`: learns (or moves) the inner source MAC to the outer source address.
-    /// Permanent entries are never moved.
-    pub fn snoop(&mut self, now: Instant, src_mac: [u8; 6], remote: Ipv4Addr) {
+    /// A permanent entry is never moved: a frame claiming its MAC from another VTEP is bogus
+    /// (`VXLAN_ENTRY_EXISTS`).
+    pub fn snoop(
+        &mut self,
+        now: Instant,
+        src_mac: [u8; 6],
+        remote: Ipv4Addr,
+    ) -> Result<(), DropReason> {
         self.age(now);
         match self.fdb.iter_mut().find(|e| e.mac == src_mac) {
-            Some(e) => {
-                if e.state == FdbState::Permanent || e.remotes.first() == Some(&remote) {
-                    e.updated = if e.state == FdbState::Permanent {
-                        e.updated
-                    } else {
-                        now
-                    };
-                    return;
+            Some(e) if e.remotes.first() == Some(&remote) => {
+                if e.state != FdbState::Permanent {
+                    e.updated = now;
                 }
+            }
+            Some(e) if e.state == FdbState::Permanent => return Err(DropReason::VxlanEntryExists),
+            Some(e) => {
                 e.remotes = vec![remote];
                 e.updated = now;
             }
@@ -176,6 +187,7 @@ impl Vxlan {
                 updated: now,
             }),
         }
+        Ok(())
     }
 
     /// `udp_flow_src_port()`: the flow hash scaled into the source port range.
@@ -312,12 +324,13 @@ mod tests {
         let mut v = Vxlan::new(1, PORT_LINUX);
         let (a, b) = (Ipv4Addr::new(1, 1, 1, 1), Ipv4Addr::new(2, 2, 2, 2));
         let t = Instant::ZERO;
-        v.snoop(t, [2, 0, 0, 0, 0, 1], a);
-        v.snoop(t, [2, 0, 0, 0, 0, 1], b);
+        v.snoop(t, [2, 0, 0, 0, 0, 1], a).unwrap();
+        v.snoop(t, [2, 0, 0, 0, 0, 1], b).unwrap();
         assert_eq!(v.lookup(t, &[2, 0, 0, 0, 0, 1]), vec![b]);
         v.fdb_modify(t, [2, 0, 0, 0, 0, 2], a, FdbState::Permanent, FdbOp::Add)
             .unwrap();
-        v.snoop(t, [2, 0, 0, 0, 0, 2], b);
+        assert!(v.snoop(t, [2, 0, 0, 0, 0, 2], b).is_err());
+        v.snoop(t, [2, 0, 0, 0, 0, 2], a).unwrap();
         assert_eq!(v.lookup(t, &[2, 0, 0, 0, 0, 2]), vec![a]);
         // Learned entries age out after 300 s.
         assert!(v

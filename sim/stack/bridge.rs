@@ -7,7 +7,7 @@ use crate::drop::DropReason;
 use crate::packet::Pkt;
 use crate::trace::Direction;
 use crate::wire::ethernet::{self, EthRepr};
-use crate::world::{PktType, World};
+use crate::world::{pkt_type_for, PktType, World};
 
 impl World {
     fn bridge_idx(&self, br: DevId) -> Option<usize> {
@@ -15,6 +15,16 @@ impl World {
             DevKind::Bridge { idx } => Some(idx),
             _ => None,
         }
+    }
+
+    /// The ports that can transmit: STP is off, so a port forwards while it has carrier.
+    fn bridge_ports_up(&self, idx: usize) -> Vec<DevId> {
+        self.bridges[idx]
+            .ports
+            .iter()
+            .map(|p| p.dev)
+            .filter(|&d| self.carrier(d))
+            .collect()
     }
 
     /// `br_handle_frame()` + `br_handle_frame_finish()` for a frame received on `port`.
@@ -29,22 +39,18 @@ impl World {
         if !self.devs[br].admin_up {
             return self.drop_pkt(port, pkt, DropReason::NotSpecified);
         }
+        // MAC_INVALID_SOURCE since Linux 6.x names this drop; older kernels used NOT_SPECIFIED.
         if ethernet::is_multicast(&eth.src) || eth.src == [0; 6] {
             return self.drop_pkt(port, pkt, DropReason::MacInvalidSource);
         }
-        // 01:80:c2:00:00:0X (STP, LACP, ...) is link-local: never forwarded.
-        if eth.dst[..5] == [0x01, 0x80, 0xc2, 0, 0] && eth.dst[5] & 0xf0 == 0 {
-            return self.drop_pkt(port, pkt, DropReason::NotSpecified);
+        // 01:80:c2:00:00:0X is link-local. With STP off the Bridge Group Address (.00) is
+        // forwarded like any multicast; the others are not bridged but handed to the port's
+        // own stack (RX_HANDLER_PASS, group_fwd_mask 0).
+        if eth.dst[..5] == [0x01, 0x80, 0xc2, 0, 0] && eth.dst[5] & 0xf0 == 0 && eth.dst[5] != 0 {
+            return self.netif_receive(port, None, pkt);
         }
-        let now = self.now();
-        let up = |d: DevId| self.carrier(d);
-        let carriers: Vec<(DevId, bool)> = self.bridges[idx]
-            .ports
-            .iter()
-            .map(|p| (p.dev, up(p.dev)))
-            .collect();
-        let is_up = |d: DevId| carriers.iter().any(|&(p, u)| p == d && u);
-        let v = self.bridges[idx].ingress(now, port, eth.src, eth.dst, &is_up);
+        let (now, up) = (self.now(), self.bridge_ports_up(idx));
+        let v = self.bridges[idx].ingress(now, port, eth.src, eth.dst, &up);
         if v.promisc {
             // The clone promiscuous mode passes up: tcpdump on the bridge sees it, then
             // `ip_rcv` frees it as OTHERHOST. Only the capture is kept.
@@ -71,16 +77,11 @@ impl World {
     fn br_pass_frame_up(&mut self, br: DevId, port: DevId, eth: EthRepr, pkt: Pkt) {
         self.capture(br, Direction::In, &pkt.data);
         self.devs[br].stats.rx_packets += 1;
-        // `eth_type_trans` ran on the port; `br_handle_frame` then marks frames to the bridge's
-        // own MAC as PACKET_HOST.
-        let pkt_type = if eth.dst == self.devs[br].mac || eth.dst == self.devs[port].mac {
-            PktType::Host
-        } else if eth.dst == ethernet::BROADCAST {
-            PktType::Broadcast
-        } else if ethernet::is_multicast(&eth.dst) {
-            PktType::Multicast
-        } else {
-            PktType::Otherhost
+        // `eth_type_trans` ran on the port (its MAC is HOST); `br_handle_frame` then marks
+        // frames to the bridge's own MAC as PACKET_HOST too.
+        let pkt_type = match pkt_type_for(&eth.dst, &self.devs[port].mac) {
+            PktType::Otherhost => pkt_type_for(&eth.dst, &self.devs[br].mac),
+            t => t,
         };
         self.netif_receive(br, Some(pkt_type), pkt)
     }
@@ -105,14 +106,8 @@ impl World {
         let Some(eth) = EthRepr::parse(&pkt.data) else {
             return self.drop_pkt(br, pkt, DropReason::PktTooSmall);
         };
-        let now = self.now();
-        let carriers: Vec<(DevId, bool)> = self.bridges[idx]
-            .ports
-            .iter()
-            .map(|p| (p.dev, self.carrier(p.dev)))
-            .collect();
-        let is_up = |d: DevId| carriers.iter().any(|&(p, u)| p == d && u);
-        let outs = self.bridges[idx].xmit(now, eth.dst, &is_up);
+        let (now, up) = (self.now(), self.bridge_ports_up(idx));
+        let outs = self.bridges[idx].xmit(now, eth.dst, &up);
         if outs.is_empty() {
             self.devs[br].stats.tx_dropped += 1;
             return self.drop_pkt(br, pkt, DropReason::NotSpecified);

@@ -309,7 +309,6 @@ impl World {
                             local: false,
                             is_static: true,
                             updated: now,
-                            used: now,
                         },
                     );
                     Ok(())

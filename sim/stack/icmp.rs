@@ -182,6 +182,25 @@ impl World {
         }
     }
 
+    /// Destination unreachable with `code` about `orig`.
+    pub fn icmp_unreach(&mut self, in_dev: DevId, pkt_type: PktType, orig: &Pkt, code: u8) {
+        self.icmp_send(in_dev, pkt_type, orig, icmp::DEST_UNREACH, code, [0; 4]);
+    }
+
+    /// "Fragmentation needed and DF set" about `orig`, carrying the next-hop `mtu`.
+    pub fn icmp_frag_needed(&mut self, in_dev: DevId, orig: &Pkt, mtu: u32) {
+        let m = (mtu.min(u32::from(u16::MAX)) as u16).to_be_bytes();
+        let rest = [0, 0, m[0], m[1]];
+        self.icmp_send(
+            in_dev,
+            PktType::Host,
+            orig,
+            icmp::DEST_UNREACH,
+            icmp::FRAG_NEEDED,
+            rest,
+        );
+    }
+
     /// `__icmp_send()`: an ICMP error about `orig` (an IP packet as it is now) received on
     /// `in_dev`, back to its source.
     pub fn icmp_send(

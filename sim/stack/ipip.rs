@@ -37,15 +37,7 @@ impl World {
             .mtu
             .saturating_sub(ipv4::HEADER_LEN as u32);
         if inner.df && u32::from(inner.total_len) > pmtu {
-            let m = (pmtu as u16).to_be_bytes();
-            self.icmp_send(
-                tun,
-                PktType::Host,
-                &pkt,
-                icmp::DEST_UNREACH,
-                icmp::FRAG_NEEDED,
-                [0, 0, m[0], m[1]],
-            );
+            self.icmp_frag_needed(tun, &pkt, pmtu);
             return self.drop_pkt(tun, pkt, DropReason::PktTooBig);
         }
         self.devs[tun].stats.tx_packets += 1;
@@ -81,14 +73,7 @@ impl World {
             .copied()
             .find(|&d| matches!(self.devs[d].kind, DevKind::Ipip) && self.devs[d].admin_up);
         let Some(tun) = tun else {
-            self.icmp_send(
-                dev,
-                pkt_type,
-                &pkt,
-                icmp::DEST_UNREACH,
-                icmp::PORT_UNREACH,
-                [0; 4],
-            );
+            self.icmp_unreach(dev, pkt_type, &pkt, icmp::PORT_UNREACH);
             return self.drop_pkt(dev, pkt, DropReason::NotSpecified);
         };
         let mut pkt = pkt;

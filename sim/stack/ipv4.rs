@@ -130,7 +130,7 @@ impl World {
         };
         if let Some(code) = code {
             if self.ip_error_allow(ns, ip.src) {
-                self.icmp_send(dev, pkt_type, &pkt, icmp::DEST_UNREACH, code, [0; 4]);
+                self.icmp_unreach(dev, pkt_type, &pkt, code);
             }
         }
         self.drop_pkt(dev, pkt, reason)
@@ -154,15 +154,7 @@ impl World {
         let mtu = self.devs[out].mtu;
         if ip.df && u32::from(ip.total_len) > mtu {
             self.ns[ns].count("IpFragFails");
-            let m = (mtu as u16).to_be_bytes();
-            self.icmp_send(
-                dev,
-                PktType::Host,
-                &pkt,
-                icmp::DEST_UNREACH,
-                icmp::FRAG_NEEDED,
-                [0, 0, m[0], m[1]],
-            );
+            self.icmp_frag_needed(dev, &pkt, mtu);
             return self.drop_pkt(dev, pkt, DropReason::PktTooBig);
         }
         ipv4::decrease_ttl(&mut pkt.data);
@@ -195,14 +187,7 @@ impl World {
             ipv4::PROTO_UDP => self.udp_rcv(dev, pkt_type, ip, pkt, bcast),
             _ => {
                 if !bcast {
-                    self.icmp_send(
-                        dev,
-                        pkt_type,
-                        &pkt,
-                        icmp::DEST_UNREACH,
-                        icmp::PROT_UNREACH,
-                        [0; 4],
-                    );
+                    self.icmp_unreach(dev, pkt_type, &pkt, icmp::PROT_UNREACH);
                 }
                 self.drop_pkt(dev, pkt, DropReason::IpNoproto)
             }
@@ -292,15 +277,7 @@ impl World {
                 Err(ipv4::FragError::DontFragment) => {
                     // `ip_fragment`: DF and too big for the device: the sender is told.
                     self.ns[ns].count("IpFragFails");
-                    let m = (mtu.min(u32::from(u16::MAX)) as u16).to_be_bytes();
-                    self.icmp_send(
-                        out,
-                        PktType::Host,
-                        &pkt,
-                        icmp::DEST_UNREACH,
-                        icmp::FRAG_NEEDED,
-                        [0, 0, m[0], m[1]],
-                    );
+                    self.icmp_frag_needed(out, &pkt, mtu);
                     return self.drop_pkt(out, pkt, DropReason::PktTooBig);
                 }
                 Err(_) => {

@@ -155,19 +155,12 @@ impl World {
                 && matches!(self.devs[d].kind, DevKind::Vxlan { idx }
                     if self.vxlans[idx].dst_port == u.dst_port)
         });
-        if !bound || bcast {
+        if !bound {
             // Nothing listens (no UDP sockets are modelled besides VXLAN's); broadcasts get no
             // ICMP (`__udp4_lib_mcast_deliver` finds no socket either).
             self.ns[ns].count("UdpNoPorts");
             if !bcast {
-                self.icmp_send(
-                    dev,
-                    pkt_type,
-                    &pkt,
-                    icmp::DEST_UNREACH,
-                    icmp::PORT_UNREACH,
-                    [0; 4],
-                );
+                self.icmp_unreach(dev, pkt_type, &pkt, icmp::PORT_UNREACH);
             }
             return self.drop_pkt(dev, pkt, DropReason::NoSocket);
         }
@@ -222,9 +215,11 @@ impl World {
             return self.drop_pkt(vx, pkt, DropReason::LocalMac);
         }
         if let (Some(idx), Some(src)) = (self.vxlan_idx(vx), outer_src) {
+            let now = self.now();
             if self.vxlans[idx].learning {
-                let now = self.now();
-                self.vxlans[idx].snoop(now, eth.src, src);
+                if let Err(reason) = self.vxlans[idx].snoop(now, eth.src, src) {
+                    return self.drop_pkt(vx, pkt, reason);
+                }
             }
         }
         self.devs[vx].stats.rx_packets += 1;

@@ -79,3 +79,21 @@ pub fn captured(r: &RunResult, iface: &str, from_ns: u64, to_ns: u64) -> Vec<(u6
         .map(|p| (p.ts.as_ns(), p.data.clone()))
         .collect()
 }
+
+/// True if `tool --version` runs. When it does not, the caller skips its check, unless
+/// SIM_REQUIRE_TSHARK=1 (as in CI, which installs tshark and tcpdump): then it fails.
+pub fn tool_available(tool: &str) -> bool {
+    let required = std::env::var("SIM_REQUIRE_TSHARK").is_ok_and(|v| v == "1");
+    let ok = std::process::Command::new(tool)
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !ok {
+        assert!(
+            !required,
+            "{tool} is required (SIM_REQUIRE_TSHARK=1) but not installed"
+        );
+        eprintln!("skipped: {tool} is not installed (apt-get install {tool} to run this check)");
+    }
+    ok
+}
