@@ -28,6 +28,9 @@ enum Cmd {
         #[arg(long)]
         tables: bool,
     },
+    /// Print the low-level scenario a `cluster` preset expands to (hosts, pods, devices,
+    /// addresses, routes, neighbours, FDB, sysctls, NAT rules), as RON that `sim run` loads.
+    Expand { file: PathBuf },
     /// Run a scenario and print every netns's `ip addr`, `ip route`, `ip neigh` after it.
     Routes {
         file: PathBuf,
@@ -73,6 +76,21 @@ fn main() -> ExitCode {
             } else {
                 eprintln!("sim: expectations failed");
                 ExitCode::from(1)
+            }
+        }
+        Cmd::Expand { file } => {
+            let expanded = sim::scenario::load(&file).and_then(|(s, text)| {
+                sim::scenario::expand(&file.display().to_string(), &text, &s)
+            });
+            match expanded {
+                Ok(s) => {
+                    print!("{}", sim::scenario::emit::to_ron(&s));
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("sim: {e}");
+                    ExitCode::from(2)
+                }
             }
         }
         Cmd::Routes {

@@ -41,14 +41,15 @@ fn locate(text: &str, needle: &str) -> (usize, usize) {
     }
 }
 
-struct Ctx<'a> {
-    file: &'a str,
-    text: &'a str,
+/// The file being built, for error positions.
+pub(super) struct Ctx<'a> {
+    pub file: &'a str,
+    pub text: &'a str,
 }
 
 impl Ctx<'_> {
     /// An error at `key: "value"` when the file has it written so, else at `value`.
-    fn err_kv(&self, key: &str, value: &str, msg: String) -> Error {
+    pub fn err_kv(&self, key: &str, value: &str, msg: String) -> Error {
         let kv = format!("{key}: \"{value}\"");
         match self.text.find(&kv) {
             Some(_) => self.err(&kv, msg),
@@ -56,7 +57,7 @@ impl Ctx<'_> {
         }
     }
 
-    fn err(&self, needle: &str, msg: String) -> Error {
+    pub fn err(&self, needle: &str, msg: String) -> Error {
         let (line, col) = locate(self.text, needle);
         Error::Invalid {
             file: self.file.to_string(),
@@ -88,6 +89,13 @@ fn names_device(key: &str) -> bool {
 /// Builds the world. `file` and `text` are for error positions.
 pub fn build(file: &str, text: &str, s: &Scenario) -> Result<Built, Error> {
     let cx = Ctx { file, text };
+    let expanded;
+    let s = if s.cluster.is_some() {
+        expanded = super::cluster::expand(&cx, s)?;
+        &expanded
+    } else {
+        s
+    };
     let mut w = World::new(s.seed);
     if let Some(m) = s.events_max {
         w.engine.events_max = m;
@@ -361,9 +369,22 @@ pub fn build(file: &str, text: &str, s: &Scenario) -> Result<Built, Error> {
         let Some(ns) = w.ns_by_name(&p.from) else {
             return Err(cx.err(&p.from, format!("ping: unknown netns \"{}\"", p.from)));
         };
-        let dst: Ipv4Addr =
-            p.to.parse()
-                .map_err(|_| cx.err(&p.to, format!("ping: \"{}\" is not an IPv4 address", p.to)))?;
+        // An address, or the name of a netns (a pod or node) for its primary address.
+        let dst: Ipv4Addr = match p.to.parse() {
+            Ok(a) => a,
+            Err(_) => w
+                .ns_by_name(&p.to)
+                .and_then(|to| primary_addr(&w, to))
+                .ok_or_else(|| {
+                    cx.err(
+                        &p.to,
+                        format!(
+                            "ping: \"{}\" is neither an IPv4 address nor a netns with an address",
+                            p.to
+                        ),
+                    )
+                })?,
+        };
         if p.count == 0 {
             return Err(cx.err(&p.from, "ping: count must be at least 1".to_string()));
         }
@@ -401,6 +422,20 @@ pub fn build(file: &str, text: &str, s: &Scenario) -> Result<Built, Error> {
             .map(|ms| Instant::ZERO + Duration::from_ms(ms)),
         expects,
     })
+}
+
+/// The scenario with its `cluster` section expanded into netns (what `sim expand` prints).
+pub fn expand(file: &str, text: &str, s: &Scenario) -> Result<Scenario, Error> {
+    super::cluster::expand(&Ctx { file, text }, s)
+}
+
+/// A netns's primary address: the first address of its first addressed device, as a user
+/// means by "ping the node" or "ping the pod".
+fn primary_addr(w: &World, ns: NsId) -> Option<Ipv4Addr> {
+    w.devs
+        .iter()
+        .filter(|d| d.ns == ns && !matches!(d.kind, DevKind::Loopback))
+        .find_map(|d| d.addrs.first().map(|a| a.addr))
 }
 
 /// `netns/dev` to a device.

@@ -2,9 +2,12 @@
 //! them into a world (the ns-3 "helper"). The only user of `ron`.
 
 mod build;
+pub mod cluster;
+pub mod emit;
 mod expect;
 
-pub use build::{build, Built};
+pub use build::{build, expand, resolve_dev, Built};
+pub use cluster::ClusterSpec;
 pub use expect::{check, Outcome};
 
 use serde::Deserialize;
@@ -25,6 +28,8 @@ pub struct Scenario {
     /// Underlay L2 segments (learning switches) joining NICs.
     #[serde(default)]
     pub segments: Vec<SegmentSpec>,
+    /// Hand-built netns; a `cluster` section adds its own.
+    #[serde(default)]
     pub netns: Vec<NetnsSpec>,
     #[serde(default)]
     pub traffic: Vec<Traffic>,
@@ -36,6 +41,9 @@ pub struct Scenario {
     /// Stop the run at this virtual time (ms); otherwise when no event is left.
     #[serde(default)]
     pub duration_ms: Option<u64>,
+    /// A cluster preset (Calico or Flannel), expanded into more netns (`sim expand`).
+    #[serde(default)]
+    pub cluster: Option<ClusterSpec>,
 }
 
 fn default_seed() -> u64 {
@@ -75,6 +83,29 @@ pub struct NetnsSpec {
     /// `bridge fdb append` arguments (`MAC dev DEV dst IP self permanent`), after the neighbours.
     #[serde(default)]
     pub fdb: Vec<String>,
+    /// `ipset` arguments (`create NAME hash:net`, `add NAME CIDR`), after the FDB entries.
+    #[serde(default)]
+    pub ipsets: Vec<String>,
+    /// `iptables` arguments (`-t nat -A POSTROUTING ... -j MASQUERADE`), after the ipsets.
+    #[serde(default)]
+    pub iptables: Vec<String>,
+}
+
+impl NetnsSpec {
+    /// A netns with nothing in it.
+    pub fn new(name: &str) -> Self {
+        NetnsSpec {
+            name: name.to_string(),
+            host: None,
+            devices: Vec::new(),
+            sysctls: Vec::new(),
+            routes: Vec::new(),
+            neigh: Vec::new(),
+            fdb: Vec::new(),
+            ipsets: Vec::new(),
+            iptables: Vec::new(),
+        }
+    }
 }
 
 /// A device in a netns.
@@ -107,6 +138,23 @@ pub struct DeviceSpec {
 
 fn yes() -> bool {
     true
+}
+
+impl DeviceSpec {
+    /// A device with every optional setting at its default (up, no address).
+    pub fn new(name: &str, kind: DeviceKind) -> Self {
+        DeviceSpec {
+            name: name.to_string(),
+            kind,
+            mac: None,
+            mtu: None,
+            addrs: Vec::new(),
+            up: true,
+            delay_us: None,
+            master: None,
+            hairpin: false,
+        }
+    }
 }
 
 /// Device kinds.
