@@ -121,42 +121,61 @@ fn tshark_finds_no_malformed_packet_or_bad_checksum() {
     let base = std::env::temp_dir().join(format!("sim-tshark-{}", std::process::id()));
     for name in shipped() {
         let dir = base.join(&name);
-        for f in write_traces(&name, &dir) {
-            let ext = f.extension().and_then(|e| e.to_str()).unwrap_or("");
-            if ext != "pcap" && ext != "pcapng" {
-                continue;
+        let files = write_traces(&name, &dir);
+        // tshark starts slowly, so it reads the merged pcapng (every interface's packets, each
+        // with its own link type); the per-interface pcaps must hold the same packets.
+        let mut per_iface = 0;
+        for f in files
+            .iter()
+            .filter(|f| f.extension().is_some_and(|e| e == "pcap"))
+        {
+            let file = std::fs::File::open(f).unwrap();
+            let mut rd = pcap_file::pcap::PcapReader::new(file).unwrap();
+            while let Some(p) = rd.next_packet() {
+                p.unwrap_or_else(|e| panic!("{}: {e}", f.display()));
+                per_iface += 1;
             }
-            // Malformed packets and bad checksums are expert infos of error severity (0x00800000).
-            // Warnings are not failures: Calico's cali devices all use ee:ee:ee:ee:ee:ee and ARP
-            // with the node's address, which Wireshark rightly flags as a duplicate IP.
-            let out = std::process::Command::new("tshark")
-                .args(["-n", "-r"])
-                .arg(&f)
-                .args([
-                    "-d", "udp.port==8472,vxlan",
-                    "-o", "ip.check_checksum:TRUE",
-                    "-o", "udp.check_checksum:TRUE",
-                    "-T", "fields", "-e", "frame.number", "-e", "_ws.expert.message", "-e", "_ws.malformed",
-                    "-Y", "_ws.expert.severity >= 8388608 || _ws.malformed || ip.checksum.status == 0 || icmp.checksum.status == 0 || udp.checksum.status == 0",
-                ])
-                .output()
-                .unwrap();
-            assert!(
-                out.status.success(),
-                "tshark failed on {}: {}",
-                f.display(),
-                String::from_utf8_lossy(&out.stderr)
-            );
-            let text = String::from_utf8_lossy(&out.stdout);
-            assert!(text.trim().is_empty(), "{}: {}", f.display(), text);
-            // And it read every packet.
-            let count = std::process::Command::new("tshark")
-                .args(["-n", "-r"])
-                .arg(&f)
-                .output()
-                .unwrap();
-            assert!(count.status.success());
         }
+        let merged = files
+            .iter()
+            .find(|f| f.extension().is_some_and(|e| e == "pcapng"))
+            .unwrap_or_else(|| panic!("{name}: no pcapng written"));
+        // Malformed packets and bad checksums are expert infos of error severity (0x00800000).
+        // Warnings are not failures: Calico's cali devices all use ee:ee:ee:ee:ee:ee and ARP
+        // with the node's address, which Wireshark rightly flags as a duplicate IP.
+        let out = std::process::Command::new("tshark")
+            .args(["-n", "-r"])
+            .arg(merged)
+            .args([
+                "-d", "udp.port==8472,vxlan",
+                "-o", "ip.check_checksum:TRUE",
+                "-o", "udp.check_checksum:TRUE",
+                "-T", "fields", "-e", "frame.number", "-e", "_ws.expert.message", "-e", "_ws.malformed",
+                "-Y", "_ws.expert.severity >= 8388608 || _ws.malformed || ip.checksum.status == 0 || icmp.checksum.status == 0 || udp.checksum.status == 0",
+            ])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "tshark failed on {}: {}",
+            merged.display(),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(text.trim().is_empty(), "{}: {}", merged.display(), text);
+        // And it read every packet, as many as the per-interface files hold.
+        let count = std::process::Command::new("tshark")
+            .args(["-n", "-r"])
+            .arg(merged)
+            .args(["-T", "fields", "-e", "frame.number"])
+            .output()
+            .unwrap();
+        assert!(count.status.success());
+        let read = String::from_utf8_lossy(&count.stdout).lines().count();
+        assert_eq!(
+            read, per_iface,
+            "{name}: tshark read {read} packets of {per_iface}"
+        );
     }
     let _ = std::fs::remove_dir_all(base);
 }
