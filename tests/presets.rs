@@ -201,10 +201,15 @@ fn reachability_of_each_mode_under_each_rp_filter_with_and_without_nat() {
     // reverse route is through the tunnel and rp_filter is strict, and MASQUERADE (natOutgoing,
     // flannel's ip-masq) fixes it under every rp_filter. Without a tunnel (BGP, CrossSubnet on
     // one subnet, host-gw, DirectRouting) there is no asymmetry.
-    let modes: [(&str, String, bool); 4] = [
+    let modes: [(&str, String, bool); 5] = [
         ("IPIP", "ipipMode: Always, ".into(), true),
         ("IPIP CrossSubnet", "ipipMode: CrossSubnet, ".into(), false),
         ("VXLAN", "vxlanMode: Always, ".into(), true),
+        (
+            "VXLAN CrossSubnet",
+            "vxlanMode: CrossSubnet, ".into(),
+            false,
+        ),
         ("BGP", String::new(), false),
     ];
     for (mode, pool, tunnelled) in &modes {
@@ -298,7 +303,12 @@ fn ipam_is_deterministic_from_the_seed_and_hands_out_addresses_in_order() {
 
 #[test]
 fn bad_cluster_input_names_file_line_and_column() {
-    let cases: [(&str, &str, &str); 7] = [
+    let cases: [(&str, &str, &str); 8] = [
+        (
+            r#"Scenario(cluster: (cni: Calico(cidr: "10.42.0.0/16"), nodes: [(name: "a", ip: "10.0.0.1/24", gateway: "10.0.1.1")]))"#,
+            "x.ron:1:",
+            "is not on the NIC's subnet",
+        ),
         (
             r#"Scenario(cluster: (cni: Calico(cidr: "10.42.0.0/16", blockSize: 33), nodes: [(name: "a", ip: "10.0.0.1/24")]))"#,
             "x.ron:1:54:",

@@ -301,6 +301,19 @@ pub(super) fn expand(cx: &Ctx, s: &Scenario) -> Result<Scenario, Error> {
             )?),
             None => None,
         };
+        if let (Some(g), Some(text)) = (gateway, &n.gateway) {
+            if !Ipv4Net::new(addr, len).contains(g) {
+                return Err(cx.err_kv(
+                    "gateway",
+                    text,
+                    format!(
+                        "node \"{}\": gateway {g} is not on the NIC's subnet {}/{len} (give the route with onlink in `routes` instead)",
+                        n.name,
+                        Ipv4Net::new(addr, len).addr
+                    ),
+                ));
+            }
+        }
         let mut pods = n.pods.clone();
         for i in 1..=c.pods_per_node {
             pods.push(PodSpec {
