@@ -62,6 +62,10 @@ pub enum DropReason {
     /// VXLAN transmit: no FDB entry (nor a default one) for the inner destination MAC
     /// (`NO_TX_TARGET`, called `VXLAN_NO_REMOTE` before Linux 6.14).
     NoTxTarget,
+    /// A netfilter hook said NF_DROP: MASQUERADE found no address on the out device ("ate my
+    /// IP address"), a masqueraded connection changed its out device, or conntrack could not
+    /// take the connection (`nf_hook_slow`).
+    NetfilterDrop,
     /// Tunnel transmit: the outer route loops back into the tunnel (`collisions`). sim-only name.
     TunnelLoop,
     /// Frame dropped by the underlay switch because no port leads there. sim-only.
@@ -102,6 +106,7 @@ impl DropReason {
             LocalMac => "LOCAL_MAC",
             VxlanEntryExists => "VXLAN_ENTRY_EXISTS",
             NoTxTarget => "NO_TX_TARGET",
+            NetfilterDrop => "NETFILTER_DROP",
             TunnelLoop => "TUNNEL_LOOP",
             NoLink => "NO_LINK",
             NotSpecified => "NOT_SPECIFIED",
@@ -120,7 +125,7 @@ impl DropReason {
 }
 
 /// Every reason, for parsing and listing.
-pub const ALL: [DropReason; 30] = {
+pub const ALL: [DropReason; 31] = {
     use DropReason::*;
     [
         Otherhost,
@@ -150,6 +155,7 @@ pub const ALL: [DropReason; 30] = {
         LocalMac,
         VxlanEntryExists,
         NoTxTarget,
+        NetfilterDrop,
         TunnelLoop,
         NoLink,
         NotSpecified,

@@ -15,4 +15,7 @@ pub struct Pkt {
     pub id: u64,
     pub tag: Option<FlowTag>,
     pub data: Vec<u8>,
+    /// `skb->_nfct`: its tracked connection while inside one netns (None when untracked, and
+    /// always once it leaves the netns, as `skb_scrub_packet` resets it).
+    pub ct: Option<crate::netns::nat::SkbCt>,
 }

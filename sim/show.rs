@@ -1,11 +1,12 @@
 //! What a user would type in each netns after the run: `ip addr`, `ip route`,
-//! `ip route show table local`, `ip neigh`, `route -n`, and `nstat` counters, from the world.
+//! `ip route show table local`, `ip neigh`, `route -n`, `bridge fdb show`,
+//! `iptables -t nat -S` and `nstat` counters, from the world.
 
 use crate::dev::vxlan::FdbState;
 use crate::dev::{DevId, DevKind, NsId};
 use crate::iproute::{
-    format_addr, format_neigh, format_route, format_route_n, AddrView, LinkKind, LinkView,
-    NeighView,
+    format_addr, format_nat_rules, format_neigh, format_route, format_route_n, AddrView, LinkKind,
+    LinkView, NeighView,
 };
 use crate::netns::fib::Route;
 use crate::wire::fmt_mac;
@@ -237,6 +238,11 @@ impl World {
         out
     }
 
+    /// `iptables -t nat -S` (iptables-nft 1.8.9), if the netns has a nat table.
+    pub fn iptables_nat_save(&self, ns: NsId) -> Option<String> {
+        self.ns[ns].nf.nat.as_ref().map(format_nat_rules)
+    }
+
     /// True if the netns has a bridge or VXLAN device, i.e. `bridge fdb show` is worth showing.
     pub fn has_fdb(&self, ns: NsId) -> bool {
         self.ns[ns].devs.iter().any(|&d| {
@@ -273,6 +279,9 @@ impl World {
                     );
                 }
             }
+        }
+        if let Some(rules) = self.iptables_nat_save(ns) {
+            let _ = write!(out, "# ip netns exec {n} iptables -t nat -S\n{rules}\n");
         }
         let _ = write!(
             out,

@@ -128,7 +128,12 @@ impl World {
         let id = self.next_pkt_id;
         self.next_pkt_id += 1;
         self.trace.created += 1;
-        Pkt { id, tag, data }
+        Pkt {
+            id,
+            tag,
+            data,
+            ct: None,
+        }
     }
 
     /// A packet's journey ends in delivery (to a socket or the stack's own handlers).

@@ -1,6 +1,6 @@
 //! Snapshots of every netns's `ip addr`, `ip route`, `ip route show table local`, `ip neigh`,
-//! `route -n` and (with a bridge or VXLAN device) `bridge fdb show` after each shipped
-//! scenario, in iproute2's exact text.
+//! `route -n`, (with a bridge or VXLAN device) `bridge fdb show` and (with a nat table)
+//! `iptables -t nat -S` after each shipped scenario, in the tools' exact text.
 
 mod common;
 use common::*;
@@ -19,6 +19,9 @@ fn tables_after_each_shipped_scenario() {
             insta::assert_snapshot!(format!("{name}__{n}__route_n"), w.route_n(ns));
             if w.has_fdb(ns) {
                 insta::assert_snapshot!(format!("{name}__{n}__bridge_fdb"), w.bridge_fdb_show(ns));
+            }
+            if let Some(rules) = w.iptables_nat_save(ns) {
+                insta::assert_snapshot!(format!("{name}__{n}__iptables_nat"), rules);
             }
         }
     }

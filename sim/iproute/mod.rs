@@ -1,10 +1,13 @@
 //! iproute2's text, both ways: command lines users paste (`ip route add ...`, `ip neigh add ...`,
-//! `sysctl -w ...`) parsed into typed commands, and tables printed exactly as `ip route`,
-//! `ip addr`, `ip neigh` and `route -n` print them. No state: the netns applies commands.
+//! `sysctl -w ...`, and `iptables -t nat ...`/`ipset ...`) parsed into typed commands, and
+//! tables printed exactly as `ip route`, `ip addr`, `ip neigh`, `route -n` and
+//! `iptables -t nat -S` print them. No state: the netns applies commands.
 
+mod iptables;
 mod parse;
 mod show;
 
+pub use iptables::{format_nat_rules, format_rule};
 pub use parse::{parse_command, parse_fdb, parse_mac, parse_neigh, parse_route, ParseError};
 pub use show::{format_addr, format_neigh, format_route, format_route_n};
 
@@ -98,6 +101,10 @@ pub enum Command {
         key: String,
         value: String,
     },
+    /// `iptables -t nat -A|-I|-D|-N|-F|-X ...` (iptables-nft 1.8.9 syntax).
+    Iptables(crate::netns::nat::IptablesCmd),
+    /// `ipset create NAME hash:net ...`, `ipset add|del NAME CIDR`.
+    Ipset(crate::netns::nat::IpsetCmd),
 }
 
 /// What `bridge fdb` does to an entry.

@@ -18,7 +18,7 @@ pub struct ParseError {
 }
 
 impl ParseError {
-    fn new(msg: impl Into<String>) -> Self {
+    pub(super) fn new(msg: impl Into<String>) -> Self {
         ParseError { msg: msg.into() }
     }
 }
@@ -71,7 +71,7 @@ fn unsupported(ctx: &str, tok: &str) -> ParseError {
 /// Splits a line into words like a POSIX shell: quotes and backslashes, `#` comments; an
 /// unquoted `>` is a word of its own (for `echo 1 >/proc/...`). Pipes, lists and expansions
 /// are refused: the simulator runs one command per line, not a shell.
-fn split_words(line: &str) -> Result<Vec<String>, ParseError> {
+pub(super) fn split_words(line: &str) -> Result<Vec<String>, ParseError> {
     let mut words = Vec::new();
     let mut cur = String::new();
     let mut in_word = false;
@@ -161,7 +161,7 @@ fn matches(word: &str, keyword: &str) -> bool {
 /// The leading unsigned number of `s`, as C `strtoul(s, &end, base)` reads it: base 0 takes
 /// `0x` as hex and a leading `0` as octal; base 16 allows a `0x`. `None` when no digit was read;
 /// saturates instead of wrapping. Returns the value and the unread rest.
-fn strtoul_prefix(s: &str, base: u32) -> Option<(u64, &str)> {
+pub(super) fn strtoul_prefix(s: &str, base: u32) -> Option<(u64, &str)> {
     let b = s.as_bytes();
     let hex_prefix =
         b.len() > 2 && b[0] == b'0' && (b[1] | 0x20) == b'x' && b[2].is_ascii_hexdigit();
@@ -186,7 +186,7 @@ fn strtoul_prefix(s: &str, base: u32) -> Option<(u64, &str)> {
 }
 
 /// `strtoul` over the whole word (`get_unsigned`/`get_u32` style: no trailing characters).
-fn strtoul_full(s: &str, base: u32) -> Option<u64> {
+pub(super) fn strtoul_full(s: &str, base: u32) -> Option<u64> {
     match strtoul_prefix(s, base) {
         Some((v, "")) => Some(v),
         _ => None,
@@ -957,9 +957,13 @@ pub fn parse_command(line: &str) -> Result<Command, ParseError> {
         "sysctl" => parse_sysctl(&w[1..]),
         "echo" => parse_echo(&w[1..]),
         "bridge" => parse_bridge(&w[1..]),
+        "iptables" | "iptables-nft" => {
+            super::iptables::parse_iptables(&w[1..]).map(Command::Iptables)
+        }
+        "ipset" => super::iptables::parse_ipset(&w[1..]).map(Command::Ipset),
         other => Err(ParseError::new(format!(
             "Error: unsupported command \"{other}\": the simulator accepts ip route|neigh|addr|link, \
-             bridge fdb|link, sysctl and echo N > /proc/sys/... lines."
+             bridge fdb|link, sysctl, echo N > /proc/sys/..., iptables -t nat and ipset lines."
         ))),
     }
 }
@@ -1898,7 +1902,8 @@ mod tests {
         assert!(e("ip -n ns1 route add 10/8 dev d0").contains("\"ip -n NS\""));
         assert!(e("ip -netns ns1 route add 10/8 dev d0").contains("-netns"));
         assert!(e("ip netns exec ns3 ip addr add 10.42.1.13/32 dev veth1").contains("ip netns"));
-        assert!(e("iptables -A FORWARD -j ACCEPT").contains("\"iptables\""));
+        assert!(e("iptables -A FORWARD -j ACCEPT").contains("only the nat table"));
+        assert!(e("nft add table ip nat").contains("\"nft\""));
         assert!(e("ip route show").contains("\"ip route show\""));
         assert!(e("ip route").contains("\"ip route show\""));
         assert!(e("ip route prepend 10/8 dev d0").contains("prepend"));

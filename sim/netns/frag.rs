@@ -483,6 +483,7 @@ mod tests {
             id: pkt_id,
             tag: None,
             data: p,
+            ct: None,
         }
     }
 
@@ -581,6 +582,7 @@ mod tests {
                         id: i as u64,
                         tag: None,
                         data: frags[i].clone(),
+                        ct: None,
                     },
                 );
                 out = out.or(d.complete);

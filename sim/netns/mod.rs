@@ -4,6 +4,7 @@
 pub mod fib;
 pub mod frag;
 pub mod ident;
+pub mod nat;
 pub mod neigh;
 
 use crate::dev::{DevConf, DevId};
@@ -56,6 +57,8 @@ pub struct Netns {
     /// Path MTU exceptions learnt from ICMP "fragmentation needed" (`fib_nh_exception`):
     /// destination -> (MTU, expiry after `ip_rt_mtu_expires`, 600 s).
     pub pmtu: BTreeMap<Ipv4Addr, (u32, Instant)>,
+    /// iptables nat table, ipsets and conntrack.
+    pub nf: nat::Netfilter,
 }
 
 /// `ip_rt_min_pmtu`: a smaller advertised MTU is raised to this (and DF is then not set).
@@ -97,6 +100,7 @@ impl Netns {
             flow_hash_seed: 0,
             frag: frag::FragQueues::default(),
             pmtu: BTreeMap::new(),
+            nf: nat::Netfilter::default(),
             peers: BTreeMap::new(),
             icmp_global_credit: ICMP_MSGS_BURST,
             icmp_global_stamp: Instant::ZERO,

@@ -320,6 +320,16 @@ pub fn build(file: &str, text: &str, s: &Scenario) -> Result<Built, Error> {
                 )
             })?;
         }
+        // Netfilter last, as a CNI agent programs it once the node's devices and routes exist.
+        for (prog, lines) in [("ipset", &n.ipsets), ("iptables", &n.iptables)] {
+            for l in lines {
+                let line = format!("{prog} {l}");
+                let cmd = parse_command(&line)
+                    .map_err(|e| cx.err(l, format!("netns \"{}\": {line}: {e}", n.name)))?;
+                w.apply_command(ns, &cmd)
+                    .map_err(|e| cx.err(l, format!("netns \"{}\": {line}: {e}", n.name)))?;
+            }
+        }
     }
     // Captures.
     match &s.capture {

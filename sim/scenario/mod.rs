@@ -83,10 +83,12 @@ pub struct NetnsSpec {
     /// `bridge fdb append` arguments (`MAC dev DEV dst IP self permanent`), after the neighbours.
     #[serde(default)]
     pub fdb: Vec<String>,
-    /// `ipset` arguments (`create NAME hash:net`, `add NAME CIDR`), after the FDB entries.
+    /// `ipset` arguments (`create cali40masq-ipam-pools hash:net`, `add NAME 10.42.0.0/16`),
+    /// after the fdb entries and before `iptables`.
     #[serde(default)]
     pub ipsets: Vec<String>,
-    /// `iptables` arguments (`-t nat -A POSTROUTING ... -j MASQUERADE`), after the ipsets.
+    /// `iptables` arguments (`-t nat -A POSTROUTING -s 10.42.0.0/16 ! -d 10.42.0.0/16 -j
+    /// MASQUERADE`), last. The first one creates the nat table, which turns conntrack on.
     #[serde(default)]
     pub iptables: Vec<String>,
 }

@@ -156,6 +156,8 @@ impl World {
                 Ok(())
             }
             Command::Sysctl { key, value } => self.sysctl_set(ns, key, value),
+            Command::Iptables(c) => self.ns[ns].nf.iptables(c),
+            Command::Ipset(c) => self.ns[ns].nf.ipset(c),
             Command::Fdb {
                 op,
                 mac,
@@ -385,6 +387,7 @@ impl World {
         self.devs[dev].addrs.remove(i);
         let ns = self.devs[dev].ns;
         let ifindex = self.devs[dev].ifindex;
+        self.ns[ns].nf.ct.masq_flush(ifindex, Some(addr));
         if self.devs[dev].addrs.is_empty() {
             // Removing the last address flushes every route through the device (R1.12).
             self.ns[ns].main.retain(|r| r.dev != Some(ifindex));
@@ -494,6 +497,7 @@ impl World {
         }
         let ns = self.devs[dev].ns;
         let ifindex = self.devs[dev].ifindex;
+        self.ns[ns].nf.ct.masq_flush(ifindex, None);
         self.ns[ns].main.retain(|r| r.dev != Some(ifindex));
         self.ns[ns]
             .local

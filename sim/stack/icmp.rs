@@ -164,7 +164,7 @@ impl World {
         .packet(&icmp_bytes);
         self.ns[ns].count("IcmpOutEchoReps");
         let pkt = self.new_pkt(tag, data);
-        self.ip_output(ns, rt.dev, rt.nexthop, pkt);
+        self.ip_local_out(ns, rt.dev, rt.nexthop, pkt, None);
     }
 
     /// The `ip_error()` token bucket on the destination's inet_peer (cost 1 s, burst 5 s).
@@ -286,7 +286,7 @@ impl World {
             _ => {}
         }
         let pkt = self.new_pkt(orig.tag, data);
-        self.ip_output(ns, rt.dev, rt.nexthop, pkt);
+        self.ip_local_out(ns, rt.dev, rt.nexthop, pkt, None);
     }
 
     /// `icmpv4_mask_allow()` inverted: is this type subject to the limits?

@@ -60,7 +60,7 @@ impl World {
         };
         let mut pkt = pkt;
         pkt.data = outer.packet(&pkt.data);
-        self.ip_output(ns, rt.dev, rt.nexthop, pkt)
+        self.ip_local_out(ns, rt.dev, rt.nexthop, pkt, None)
     }
 
     /// `tunnel4_rcv()` -> `ipip_rcv()`: the outer packet was delivered locally; the fallback

@@ -38,6 +38,21 @@ impl World {
         };
         // Trailing bytes beyond tot_len (Ethernet padding) are trimmed (`pskb_trim_rcsum`).
         pkt.data.truncate(usize::from(ip.total_len));
+        // A packet from a wire or a tunnel had its conntrack reset (`skb_scrub_packet`); one
+        // looped back keeps it.
+        if !matches!(self.devs[dev].kind, DevKind::Loopback) {
+            pkt.ct = None;
+        }
+        if !self.ns[ns].nf.tracking() {
+            return self.ip_route_input(dev, pkt_type, ip, pkt);
+        }
+        let Some(pkt) = self.nf_pre_routing(dev, pkt) else {
+            return;
+        };
+        // NAT may have rewritten the destination: route what is there now.
+        let Ok(ip) = Ipv4Repr::parse(&pkt.data) else {
+            return self.drop_pkt(dev, pkt, DropReason::IpInhdr);
+        };
         self.ip_route_input(dev, pkt_type, ip, pkt);
     }
 
@@ -159,7 +174,8 @@ impl World {
         }
         ipv4::decrease_ttl(&mut pkt.data);
         self.ns[ns].count("IpForwDatagrams");
-        self.ip_output(ns, out, nexthop, pkt)
+        let mtu = self.devs[out].mtu;
+        self.ip_output_mtu(ns, Some(dev), out, nexthop, pkt, mtu)
     }
 
     /// `ip_local_deliver()`: hand the packet to its protocol.
@@ -176,6 +192,18 @@ impl World {
             match self.ip_defrag(dev, pkt) {
                 Some(whole) => whole,
                 None => return,
+            }
+        } else {
+            (ip, pkt)
+        };
+        let (ip, pkt) = if self.ns[ns].nf.tracking() {
+            let Some(pkt) = self.nf_local_in(dev, pkt) else {
+                return;
+            };
+            // The INPUT hook may have rewritten the source (SNAT, or a reply's de-NAT).
+            match Ipv4Repr::parse(&pkt.data) {
+                Ok(i) => (i, pkt),
+                Err(_) => return self.drop_pkt(dev, pkt, DropReason::IpInhdr),
             }
         } else {
             (ip, pkt)
@@ -242,17 +270,50 @@ impl World {
         }
     }
 
-    /// Output of an IP packet on `out` toward `nexthop`: fragmented to the device MTU if it
-    /// does not fit (`ip_finish_output` -> `ip_fragment`), then tunnels encapsulate, lo loops
-    /// back, Ethernet devices go through the neighbour layer.
-    pub fn ip_output(&mut self, ns: NsId, out: DevId, nexthop: Ipv4Addr, pkt: Pkt) {
-        let mtu = self.devs[out].mtu;
-        self.ip_output_mtu(ns, out, nexthop, pkt, mtu)
+    /// `ip_local_out()` for a locally generated packet routed out of `out` toward `nexthop`:
+    /// the OUTPUT hook (which re-routes it, `ip_route_me_harder`, if NAT changed its
+    /// destination), then output with `mtu` (the device's when None).
+    pub fn ip_local_out(
+        &mut self,
+        ns: NsId,
+        out: DevId,
+        nexthop: Ipv4Addr,
+        pkt: Pkt,
+        mtu: Option<u32>,
+    ) {
+        let before = Ipv4Repr::peek(&pkt.data).map(|(_, d, _)| d);
+        let Some(pkt) = self.nf_local_out(ns, out, pkt) else {
+            return;
+        };
+        let (mut out, mut nexthop, mut mtu) = (out, nexthop, mtu);
+        if let Some((src, dst, _)) = Ipv4Repr::peek(&pkt.data).filter(|p| Some(p.1) != before) {
+            match self.route_output(ns, dst, Some(src), None) {
+                Ok(rt) => (out, nexthop, mtu) = (rt.dev, rt.nexthop, None),
+                Err(_) => return self.drop_pkt(out, pkt, DropReason::NetfilterDrop),
+            }
+        }
+        let mtu = mtu.unwrap_or(self.devs[out].mtu);
+        self.ip_output_mtu(ns, None, out, nexthop, pkt, mtu)
     }
 
-    /// `ip_output` with the route's MTU (a learnt path MTU for local senders).
-    fn ip_output_mtu(&mut self, ns: NsId, out: DevId, nexthop: Ipv4Addr, pkt: Pkt, mtu: u32) {
+    /// `ip_output()` with the route's MTU (a learnt path MTU for local senders): the
+    /// POSTROUTING hook (source NAT), then fragmentation to the MTU if the packet does not fit
+    /// (`ip_finish_output` -> `ip_fragment`), then tunnels encapsulate, lo loops back,
+    /// Ethernet devices go through the neighbour layer. `in_dev` is the input device of a
+    /// forwarded packet.
+    fn ip_output_mtu(
+        &mut self,
+        ns: NsId,
+        in_dev: Option<DevId>,
+        out: DevId,
+        nexthop: Ipv4Addr,
+        pkt: Pkt,
+        mtu: u32,
+    ) {
         self.ns[ns].count("IpOutRequests");
+        let Some(pkt) = self.nf_post_routing(ns, in_dev, out, nexthop, pkt) else {
+            return;
+        };
         if pkt.data.len() > mtu as usize && !matches!(self.devs[out].kind, DevKind::Loopback) {
             match ipv4::fragment(&pkt.data, mtu) {
                 Ok(frags) => {
@@ -339,7 +400,7 @@ impl World {
         }
         .packet(&build.payload);
         let pkt = self.new_pkt(tag, data);
-        self.ip_output_mtu(ns, rt.dev, rt.nexthop, pkt, mtu);
+        self.ip_local_out(ns, rt.dev, rt.nexthop, pkt, Some(mtu));
         Ok(())
     }
 }

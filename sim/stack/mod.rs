@@ -1,6 +1,6 @@
 //! The IPv4 stack of every netns, as `impl World` blocks: receive, route, forward, deliver,
-//! output, ARP and neighbours, ICMP, IPIP, the bridge and VXLAN datapaths, and configuration
-//! commands.
+//! output, ARP and neighbours, ICMP, IPIP, the bridge and VXLAN datapaths, netfilter's
+//! conntrack and nat hooks, and configuration commands.
 
 pub mod arp;
 pub mod bridge;
@@ -8,6 +8,7 @@ pub mod config;
 pub mod icmp;
 pub mod ipip;
 pub mod ipv4;
+pub mod nat;
 pub mod route;
 pub mod summary;
 pub mod vxlan;

@@ -108,7 +108,7 @@ impl World {
         }
         .packet(&dgram);
         self.ns[ns].count("UdpOutDatagrams");
-        self.ip_output(ns, rt.dev, rt.nexthop, pkt)
+        self.ip_local_out(ns, rt.dev, rt.nexthop, pkt, None)
     }
 
     /// `vxlan_encap_bypass()`: deliver straight to the local device with the same VNI.

@@ -60,6 +60,37 @@ pub fn is_error_type(t: u8) -> bool {
     )
 }
 
+/// ICMP query types, whose bytes 4..6 are an identifier (`invmap` of the ICMP conntrack).
+pub fn is_query_type(t: u8) -> bool {
+    matches!(t, ECHO_REPLY | ECHO_REQUEST | 13..=18)
+}
+
+/// `icmp_manip_pkt()`: a query message's identifier becomes `id`, its checksum follows
+/// incrementally (`inet_proto_csum_replace2`); other types are left alone. `msg` may be only
+/// the 8-byte header (as quoted in an error). None if shorter than that.
+pub fn nat_set_id(msg: &mut [u8], id: u16) -> Option<()> {
+    let h = msg.get_mut(..8)?;
+    if !is_query_type(h[0]) {
+        return Some(());
+    }
+    let check = u16::from_be_bytes([h[2], h[3]]);
+    let check = super::csum_replace(check, &h[4..6], &id.to_be_bytes());
+    h[2..4].copy_from_slice(&check.to_be_bytes());
+    h[4..6].copy_from_slice(&id.to_be_bytes());
+    Some(())
+}
+
+/// Recomputes the checksum of a whole ICMP message in place.
+pub fn refresh_checksum(msg: &mut [u8]) {
+    if msg.len() < 4 {
+        return;
+    }
+    msg[2] = 0;
+    msg[3] = 0;
+    let c = super::checksum(msg);
+    msg[2..4].copy_from_slice(&c.to_be_bytes());
+}
+
 /// The bytes of an ICMP message with its checksum filled in.
 pub fn emit(icmp_type: u8, code: u8, rest: [u8; 4], body: &[u8]) -> Vec<u8> {
     let mut v = Vec::with_capacity(8 + body.len());

@@ -7,6 +7,7 @@ use std::net::Ipv4Addr;
 pub const HEADER_LEN: usize = 20;
 pub const PROTO_ICMP: u8 = 1;
 pub const PROTO_IPIP: u8 = 4;
+pub const PROTO_TCP: u8 = 6;
 pub const PROTO_UDP: u8 = 17;
 
 /// Flag and offset bits of the `frag_off` word (include/net/ip.h).
@@ -148,6 +149,20 @@ pub fn decrease_ttl(p: &mut [u8]) -> u8 {
     p[10..12].copy_from_slice(&check.to_be_bytes());
     p[8] = p[8].wrapping_sub(1);
     p[8]
+}
+
+/// The address part of `nf_nat_ipv4_manip_pkt()`: the source (`src`) or destination address
+/// becomes `new`, the header checksum follows incrementally (`csum_replace4`). Returns the old
+/// address; None if `p` is shorter than a header.
+pub fn nat_set_addr(p: &mut [u8], src: bool, new: Ipv4Addr) -> Option<Ipv4Addr> {
+    let at = if src { 12 } else { 16 };
+    let h = p.get_mut(..HEADER_LEN)?;
+    let old = Ipv4Addr::new(h[at], h[at + 1], h[at + 2], h[at + 3]);
+    let check = u16::from_be_bytes([h[10], h[11]]);
+    let check = super::csum_replace(check, &old.octets(), &new.octets());
+    h[10..12].copy_from_slice(&check.to_be_bytes());
+    h[at..at + 4].copy_from_slice(&new.octets());
+    Some(old)
 }
 
 /// Rewrites the source or destination address and recomputes the header checksum.

@@ -24,6 +24,26 @@ pub fn checksum(data: &[u8]) -> u16 {
     !(sum as u16)
 }
 
+/// The checksum `check` after the bytes `from` of the data it covers became `to` (equal
+/// lengths, even, at an even offset): `csum_replace4()`/`inet_proto_csum_replace2()` on an skb
+/// whose checksum is not offloaded, i.e. RFC 1624 eqn. 3 in one's complement arithmetic.
+pub fn csum_replace(check: u16, from: &[u8], to: &[u8]) -> u16 {
+    let words = |b: &[u8]| -> u64 {
+        b.chunks(2)
+            .map(|c| u64::from(u16::from_be_bytes([c[0], *c.get(1).unwrap_or(&0)])))
+            .sum()
+    };
+    // ~check + ~from + to, each ~x of a 16-bit word being 0xffff - x. The kernel's
+    // `~csum_unfold(check)` is 32 bits wide and so also adds a 0xffff (a "negative zero"):
+    // the sum is never 0, and a result of 0 comes out as 0x0000, never 0xffff.
+    let n_from = from.len().div_ceil(2) as u64;
+    let mut sum = 0xffff + u64::from(!check) + n_from * 0xffff - words(from) + words(to);
+    while sum > 0xffff {
+        sum = (sum & 0xffff) + (sum >> 16);
+    }
+    !(sum as u16)
+}
+
 /// `aa:bb:cc:dd:ee:ff`, as iproute2 and tcpdump print MACs.
 pub fn fmt_mac(m: &[u8; 6]) -> String {
     format!(
@@ -39,5 +59,25 @@ mod tests {
         // RFC 1071 section 3 example: sum 0xddf2, checksum is its complement.
         let d = [0x00, 0x01, 0xf2, 0x03, 0xf4, 0xf5, 0xf6, 0xf7];
         assert_eq!(super::checksum(&d), !0xddf2);
+    }
+
+    #[test]
+    fn incremental_update_equals_a_full_recompute() {
+        // A header-like block: change bytes 4..8 and compare with recomputing from scratch.
+        let mut d: Vec<u8> = (0u8..20).map(|i| i.wrapping_mul(37)).collect();
+        d[10] = 0;
+        d[11] = 0;
+        let c = super::checksum(&d);
+        for to in [
+            [0u8, 0, 0, 0],
+            [10, 211, 55, 5],
+            [0xff, 0xff, 0xff, 0xff],
+            [1, 2, 3, 4],
+        ] {
+            let mut e = d.clone();
+            e[4..8].copy_from_slice(&to);
+            let want = super::checksum(&e);
+            assert_eq!(super::csum_replace(c, &d[4..8], &to), want, "{to:?}");
+        }
     }
 }

@@ -59,6 +59,47 @@ impl UdpRepr {
     }
 }
 
+/// `udp_manip_pkt()` / `tcp_manip_pkt()`: the source (`src`) or destination port becomes
+/// `port`, and the checksum, when there is one, follows incrementally: first the pseudo-header
+/// address `old_addr` -> `new_addr`, then the port. `d` is the transport header onwards, maybe
+/// only its first 8 bytes (quoted in an ICMP error). UDP: a checksum of 0 means none and stays
+/// 0, a result of 0 is sent as 0xffff (`CSUM_MANGLED_0`). TCP: the checksum (at 16) is only
+/// updated when the whole 20-byte header is there. None if `d` is shorter than 8 bytes.
+pub fn nat_set_port(
+    d: &mut [u8],
+    proto: u8,
+    src: bool,
+    port: u16,
+    old_addr: Ipv4Addr,
+    new_addr: Ipv4Addr,
+) -> Option<()> {
+    if d.len() < HEADER_LEN {
+        return None;
+    }
+    let at = if src { 0 } else { 2 };
+    let old_port = [d[at], d[at + 1]];
+    let csum_at = match proto {
+        super::ipv4::PROTO_UDP if d[6..8] != [0, 0] => Some(6),
+        super::ipv4::PROTO_TCP if d.len() >= TCP_HEADER_LEN => Some(16),
+        _ => None,
+    };
+    if let Some(c) = csum_at {
+        let check = u16::from_be_bytes([d[c], d[c + 1]]);
+        let check = super::csum_replace(check, &old_addr.octets(), &new_addr.octets());
+        let mut check = super::csum_replace(check, &old_port, &port.to_be_bytes());
+        if proto == super::ipv4::PROTO_UDP && check == 0 {
+            check = 0xffff;
+        }
+        d[c..c + 2].copy_from_slice(&check.to_be_bytes());
+    }
+    d[at..at + 2].copy_from_slice(&port.to_be_bytes());
+    Some(())
+}
+
+/// TCP's minimal header length (the simulator sends no TCP; NAT still rewrites it as the
+/// kernel would).
+const TCP_HEADER_LEN: usize = 20;
+
 /// A datagram: header then `payload`, checksummed unless `no_checksum` (`udp_set_csum`: a
 /// computed 0 is sent as 0xffff).
 pub fn datagram(
@@ -112,5 +153,22 @@ mod tests {
         let zero = datagram(s, d, 1, 2, &payload, true);
         assert_eq!(&zero[6..8], &[0, 0]);
         assert!(UdpRepr::parse(s, d, &zero).is_ok());
+    }
+
+    #[test]
+    fn nat_port_and_address_update_matches_a_fresh_checksum() {
+        // SNAT 10.42.1.11:40000 -> 10.211.55.5:1234: the incremental update must give what
+        // computing the checksum afresh for the new addresses and port gives.
+        let (s, d) = (Ipv4Addr::new(10, 42, 1, 11), Ipv4Addr::new(10, 211, 55, 6));
+        let n = Ipv4Addr::new(10, 211, 55, 5);
+        let payload = [9u8, 8, 7, 6, 5, 4, 3];
+        let mut dg = datagram(s, d, 40000, 53, &payload, false);
+        nat_set_port(&mut dg, super::super::ipv4::PROTO_UDP, true, 1234, s, n).unwrap();
+        assert_eq!(dg, datagram(n, d, 1234, 53, &payload, false));
+        // No checksum stays no checksum.
+        let mut z = datagram(s, d, 40000, 53, &payload, true);
+        nat_set_port(&mut z, super::super::ipv4::PROTO_UDP, true, 1234, s, n).unwrap();
+        assert_eq!(&z[6..8], &[0, 0]);
+        assert_eq!(&z[0..2], &1234u16.to_be_bytes());
     }
 }
