@@ -357,3 +357,46 @@ fn bad_cluster_input_names_file_line_and_column() {
     .unwrap_err();
     assert!(e.starts_with("x.ron:1:") && e.contains("ipip"), "{e}");
 }
+
+#[test]
+fn natoutgoing_masquerades_pod_traffic_leaving_the_pool_only() {
+    // calico_natoutgoing: pod11 -> pod21 crosses node2/eth0 inside IPIP with the pod's own
+    // address; pod11 -> node2 arrives as node1's address with a --random-fully echo id, and
+    // pod11 sees its own id come back.
+    let r = run("calico_natoutgoing");
+    let icmp = |iface: &str, from_ms: u64, to_ms: u64| -> BTreeSet<([u8; 4], [u8; 4], u16)> {
+        captured(&r, iface, from_ms * 1_000_000, to_ms * 1_000_000)
+            .iter()
+            .filter_map(|(_, f)| {
+                let mut ip = &f[14..];
+                if ip[9] == 4 {
+                    ip = &ip[usize::from(ip[0] & 0x0f) * 4..];
+                }
+                let l4 = &ip[usize::from(ip[0] & 0x0f) * 4..];
+                (ip[9] == 1 && l4[0] == 8).then(|| {
+                    (
+                        [ip[12], ip[13], ip[14], ip[15]],
+                        [ip[16], ip[17], ip[18], ip[19]],
+                        u16::from_be_bytes([l4[4], l4[5]]),
+                    )
+                })
+            })
+            .collect()
+    };
+    let pod_to_pod = icmp("node2/eth0", 0, 5000);
+    assert_eq!(
+        pod_to_pod,
+        [([10, 42, 1, 11], [10, 42, 2, 11], 4242)].into(),
+        "pod to pod is not translated"
+    );
+    let natted = icmp("node2/eth0", 5000, 10000);
+    assert_eq!(natted.len(), 1, "{natted:?}");
+    let (src, dst, id) = *natted.iter().next().unwrap();
+    assert_eq!((src, dst), ([10, 211, 55, 5], [10, 211, 55, 6]));
+    assert_ne!(id, 4243, "--random-fully draws a new echo id");
+    let at_pod = icmp("pod11/eth0", 5000, 10000);
+    assert_eq!(at_pod, [([10, 42, 1, 11], [10, 211, 55, 6], 4243)].into());
+    let p = ping(&r, "pod11", "10.211.55.6", 5000);
+    assert_eq!(p.replies.len(), 3);
+    assert_eq!(counter(&r, "node2", "TcpExtIPReversePathFilter"), 0);
+}
