@@ -263,6 +263,30 @@ fn parse_ip(cx: &Ctx, key: &str, s: &str, what: &str) -> Result<Ipv4Addr, Error>
         .map_err(|_| cx.err_kv(key, s, format!("{what} \"{s}\" is not an IPv4 address")))
 }
 
+/// A node's `pod_cidr`, if given: a /`len` of `within` that no other node has.
+fn pinned_pod_cidr(
+    cx: &Ctx,
+    n: &Node,
+    within: Ipv4Net,
+    len: u8,
+    taken: &[Ipv4Net],
+) -> Result<Option<Ipv4Net>, Error> {
+    let Some(p) = &n.spec.pod_cidr else {
+        return Ok(None);
+    };
+    let what = format!("node \"{}\": pod_cidr", n.spec.name);
+    let net = parse_network(cx, "pod_cidr", p, &what)?;
+    if net.len != len || !within.contains(net.addr) {
+        let msg = format!("{what} \"{p}\" is not a /{len} of {}", cidr(within));
+        return Err(cx.err_kv("pod_cidr", p, msg));
+    }
+    if taken.contains(&net) {
+        let msg = format!("{what} \"{p}\" is another node's");
+        return Err(cx.err_kv("pod_cidr", p, msg));
+    }
+    Ok(Some(net))
+}
+
 /// Expands the scenario's `cluster` section, if any, into netns; returns the scenario unchanged
 /// otherwise.
 pub(super) fn expand(cx: &Ctx, s: &Scenario) -> Result<Scenario, Error> {
@@ -537,35 +561,8 @@ fn calico(
     let mut tunnel = Vec::new();
     let mut pod_ips: Vec<Vec<Ipv4Addr>> = Vec::new();
     for (i, n) in nodes.iter().enumerate() {
-        if let Some(b) = &n.spec.pod_cidr {
-            let block = parse_network(
-                cx,
-                "pod_cidr",
-                b,
-                &format!("node \"{}\": pod_cidr", n.spec.name),
-            )?;
-            if block.len != cal.block_size || !pool.contains(block.addr) {
-                return Err(cx.err_kv(
-                    "pod_cidr",
-                    b,
-                    format!(
-                        "node \"{}\": pod_cidr \"{b}\" is not a /{} block of the pool {}",
-                        n.spec.name,
-                        cal.block_size,
-                        cidr(pool)
-                    ),
-                ));
-            }
-            if ipam.claimed.iter().any(|(c, _)| *c == block) {
-                return Err(cx.err_kv(
-                    "pod_cidr",
-                    b,
-                    format!(
-                        "node \"{}\": block {b} is claimed by another node",
-                        n.spec.name
-                    ),
-                ));
-            }
+        let taken: Vec<Ipv4Net> = ipam.claimed.iter().map(|(b, _)| *b).collect();
+        if let Some(block) = pinned_pod_cidr(cx, n, pool, cal.block_size, &taken)? {
             ipam.claimed.push((block, i));
         }
     }
@@ -828,40 +825,8 @@ fn flannel(
     };
     let mut subnets: Vec<Option<Ipv4Net>> = Vec::new();
     for n in nodes {
-        subnets.push(match &n.spec.pod_cidr {
-            Some(p) => {
-                let s = parse_network(
-                    cx,
-                    "pod_cidr",
-                    p,
-                    &format!("node \"{}\": pod_cidr", n.spec.name),
-                )?;
-                if s.len != fl.subnet_len || !network.contains(s.addr) {
-                    return Err(cx.err_kv(
-                        "pod_cidr",
-                        p,
-                        format!(
-                            "node \"{}\": pod_cidr \"{p}\" is not a /{} of the network {}",
-                            n.spec.name,
-                            fl.subnet_len,
-                            cidr(network)
-                        ),
-                    ));
-                }
-                if subnets.contains(&Some(s)) {
-                    return Err(cx.err_kv(
-                        "pod_cidr",
-                        p,
-                        format!(
-                            "node \"{}\": pod_cidr {p} is given to another node",
-                            n.spec.name
-                        ),
-                    ));
-                }
-                Some(s)
-            }
-            None => None,
-        });
+        let taken: Vec<Ipv4Net> = subnets.iter().flatten().copied().collect();
+        subnets.push(pinned_pod_cidr(cx, n, network, fl.subnet_len, &taken)?);
     }
     let mut next = 0;
     for (i, n) in nodes.iter().enumerate() {
