@@ -651,3 +651,48 @@ fn a_timed_iptables_change_that_fails_is_logged_with_iptables_text() {
         ]
     );
 }
+
+#[test]
+fn masquerade_out_of_tunl0_rewrites_the_inner_packet_and_not_the_outer() {
+    // R13.10: POSTROUTING runs for the inner packet on tunl0 (MASQUERADE picks tunl0's
+    // address for the gateway, 10.42.1.0), then again for the outer IPIP packet on eth0,
+    // which this rule does not match. The reply comes back inside IPIP, is decapsulated onto
+    // tunl0 and de-NATed there before routing sends it to pod11.
+    let r = run_variant(
+        "pod_to_remote_eth",
+        &[(
+            "            routes: [\n                \"default via 10.211.55.1 dev eth0\",\n                \"blackhole 10.42.1.0/24 proto bird\",",
+            "            iptables: [\"-t nat -A POSTROUTING -o tunl0 -s 10.42.1.0/24 -j MASQUERADE\"],\n            routes: [\n                \"default via 10.211.55.1 dev eth0\",\n                \"blackhole 10.42.1.0/24 proto bird\",",
+        )],
+    );
+    let p = ping(&r, "pod11", "10.42.2.11", 0);
+    assert_eq!(ttls(p), [62, 62]);
+    let at21 = icmp_on(&r, "pod21/eth0", 0, SEC);
+    assert!(
+        at21.iter().filter(|m| m.0 == 8).all(|m| m.1 == "10.42.1.0"),
+        "{at21:?}"
+    );
+    // On the underlay: outer node1 -> node2, inner from tunl0's address.
+    let outer = captured(&r, "node1/eth0", 0, SEC);
+    let req = outer
+        .iter()
+        .map(|(_, f)| f)
+        .find(|f| f.len() > 54 && f[23] == 4 && f[34 + 20] == 8)
+        .expect("IPIP echo request on node1/eth0");
+    assert_eq!(
+        (ip(req, 26), ip(req, 30)),
+        ("10.211.55.5".into(), "10.211.55.6".into())
+    );
+    assert_eq!(
+        (ip(req, 34 + 12), ip(req, 34 + 16)),
+        ("10.42.1.0".into(), "10.42.2.11".into())
+    );
+    // conntrack on node1 tracks both: the echo, NATed, and the IPIP outer flow (generic, 600 s).
+    let w = &r.built.world;
+    let list = w.conntrack_list(w.ns_by_name("node1").unwrap());
+    assert!(
+        list.lines().any(|l| l.starts_with("unknown  4 ")
+            && l.contains("src=10.211.55.5 dst=10.211.55.6 src=10.211.55.6 dst=10.211.55.5")),
+        "{list}"
+    );
+}
