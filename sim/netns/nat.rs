@@ -994,7 +994,7 @@ impl Conntrack {
 }
 
 /// Netfilter state of a netns.
-#[derive(Clone, Default, PartialEq, Eq, Debug)]
+#[derive(Clone, Default, Debug)]
 pub struct Netfilter {
     /// The nat table once an `iptables -t nat` command created it. Its hooks also turn on
     /// connection tracking in the netns (`nf_ct_netns_get`), as with iptables-nft.
@@ -1002,6 +1002,9 @@ pub struct Netfilter {
     /// ipsets by name (`ipset list` order is creation order; names sort the same here).
     pub sets: BTreeMap<String, IpSet>,
     pub ct: Conntrack,
+    /// Conntrack's own reassembly queues (`nf_defrag_ipv4`, user `IP_DEFRAG_CONNTRACK_IN`),
+    /// apart from local delivery's.
+    pub frag: crate::netns::frag::FragQueues,
 }
 
 impl Netfilter {
