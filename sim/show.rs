@@ -329,7 +329,11 @@ impl World {
             }
         }
         if let Some(rules) = self.iptables_nat_save(ns) {
-            let _ = write!(out, "# ip netns exec {n} iptables -t nat -S\n{rules}\n");
+            let _ = write!(
+                out,
+                "# ip netns exec {n} iptables -t nat -S\n{rules}\n# ip netns exec {n} conntrack -L\n{}\n",
+                self.conntrack_list(ns)
+            );
         }
         let _ = write!(
             out,
