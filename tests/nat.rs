@@ -696,3 +696,33 @@ fn masquerade_out_of_tunl0_rewrites_the_inner_packet_and_not_the_outer() {
         "{list}"
     );
 }
+
+#[test]
+fn masquerade_without_any_address_drops_the_packet() {
+    // `nf_nat_masquerade_ipv4`: inet_select_addr finds no universe-scope address on the out
+    // device nor anywhere else in the netns ("ate my IP address"): NF_DROP.
+    let text = r#"Scenario(
+    netns: [
+        (name: "pod", devices: [(name: "eth0", kind: Veth(peer: "gw/in"), addrs: ["10.0.0.2/32"])],
+         routes: ["default dev eth0"]),
+        (
+            name: "gw",
+            devices: [
+                (name: "in", kind: Veth(peer: "pod/eth0")),
+                (name: "out", kind: Veth(peer: "far/eth0")),
+            ],
+            sysctls: ["net.ipv4.ip_forward=1", "net.ipv4.conf.in.proxy_arp=1", "net.ipv4.neigh.in.proxy_delay=0"],
+            routes: ["10.0.0.2 dev in scope link", "default dev out"],
+            iptables: ["-t nat -A POSTROUTING -o out -j MASQUERADE"],
+        ),
+        (name: "far", devices: [(name: "eth0", kind: Veth(peer: "gw/out"), addrs: ["192.0.2.1/24"])]),
+    ],
+    traffic: [Ping(from: "pod", to: "192.0.2.1", count: 2, expect: Drop(reason: "NETFILTER_DROP", at: "gw/out"))],
+)"#;
+    let s = sim::scenario::parse("x.ron", text).unwrap();
+    let b = sim::scenario::build("x.ron", text, &s).unwrap();
+    let r = sim::run::run_built(b).unwrap();
+    assert!(r.all_ok(), "{}", sim::run::report(&r));
+    // Nothing left gw: the drop happened before the neighbour layer.
+    assert!(captured(&r, "gw/out", 0, u64::MAX).is_empty());
+}
