@@ -18,4 +18,7 @@ pub struct Pkt {
     /// `skb->_nfct`: its tracked connection while inside one netns (None when untracked, and
     /// always once it leaves the netns, as `skb_scrub_packet` resets it).
     pub ct: Option<crate::netns::nat::SkbCt>,
+    /// `IPCB(skb)->frag_max_size`: for a datagram conntrack reassembled, its largest fragment,
+    /// to which it is fragmented again on output (0: none).
+    pub frag_max_size: u32,
 }

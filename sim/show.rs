@@ -243,6 +243,54 @@ impl World {
         self.ns[ns].nf.nat.as_ref().map(format_nat_rules)
     }
 
+    /// `conntrack -L` (conntrack-tools 1.4.7): every live connection with its two tuples, the
+    /// seconds it has left, `[UNREPLIED]` before a reply was seen and `[ASSURED]`.
+    pub fn conntrack_list(&self, ns: NsId) -> String {
+        use crate::netns::nat::{Tuple, IPS_ASSURED, IPS_SEEN_REPLY};
+        let now = self.now();
+        let fields = |t: &Tuple| match t.proto {
+            1 => format!(
+                "src={} dst={} type={} code={} id={}",
+                t.src,
+                t.dst,
+                t.dst_u >> 8,
+                t.dst_u & 0xff,
+                t.src_u
+            ),
+            6 | 17 => format!(
+                "src={} dst={} sport={} dport={}",
+                t.src, t.dst, t.src_u, t.dst_u
+            ),
+            _ => format!("src={} dst={}", t.src, t.dst),
+        };
+        let mut out = String::new();
+        for c in self.ns[ns].nf.ct.conns.values().filter(|c| c.timeout > now) {
+            let o = c.orig();
+            let name = match o.proto {
+                1 => "icmp".to_string(),
+                6 => "tcp".to_string(),
+                17 => "udp".to_string(),
+                _ => "unknown".to_string(),
+            };
+            let _ = write!(
+                out,
+                "{name:<8} {} {} {}",
+                o.proto,
+                c.timeout.since(now).as_ns() / 1_000_000_000,
+                fields(o)
+            );
+            if c.status & IPS_SEEN_REPLY == 0 {
+                out.push_str(" [UNREPLIED]");
+            }
+            let _ = write!(out, " {}", fields(c.reply()));
+            if c.status & IPS_ASSURED != 0 {
+                out.push_str(" [ASSURED]");
+            }
+            out.push_str(" mark=0 use=1\n");
+        }
+        out
+    }
+
     /// True if the netns has a bridge or VXLAN device, i.e. `bridge fdb show` is worth showing.
     pub fn has_fdb(&self, ns: NsId) -> bool {
         self.ns[ns].devs.iter().any(|&d| {
@@ -281,7 +329,11 @@ impl World {
             }
         }
         if let Some(rules) = self.iptables_nat_save(ns) {
-            let _ = write!(out, "# ip netns exec {n} iptables -t nat -S\n{rules}\n");
+            let _ = write!(
+                out,
+                "# ip netns exec {n} iptables -t nat -S\n{rules}\n# ip netns exec {n} conntrack -L\n{}\n",
+                self.conntrack_list(ns)
+            );
         }
         let _ = write!(
             out,

@@ -36,6 +36,11 @@ pub enum Event {
         ns: NsId,
         key: crate::netns::frag::FragKey,
     },
+    /// A conntrack reassembly queue's timer (`nf_defrag_ipv4`'s `ip_expire`).
+    CtFragTimer {
+        ns: NsId,
+        key: crate::netns::frag::FragKey,
+    },
 }
 
 /// A configuration change at a virtual time: a command run in a netns.
@@ -133,6 +138,7 @@ impl World {
             tag,
             data,
             ct: None,
+            frag_max_size: 0,
         }
     }
 
@@ -346,6 +352,7 @@ impl World {
             Event::PingFinish { app } => self.ping_finish(app),
             Event::Change { idx } => self.apply_change(idx),
             Event::FragTimer { ns, key } => self.ip_expire(ns, key),
+            Event::CtFragTimer { ns, key } => self.nf_defrag_expire(ns, key),
         }
     }
 
@@ -373,7 +380,8 @@ impl World {
             .flat_map(|n| n.neigh.entries.values())
             .map(|e| e.queue.len())
             .sum::<usize>()
-            + self.ns.iter().map(|n| n.frag.held()).sum::<usize>();
+            + self.ns.iter().map(|n| n.frag.held()).sum::<usize>()
+            + self.ns.iter().map(|n| n.nf.frag.held()).sum::<usize>();
         let events = self
             .engine
             .pending()

@@ -11,7 +11,9 @@
 //!     separately, and the ID is checked to stay the same for one packet at every hop.
 //!   * ICMP echo request/reply: the identifier (ping's socket), the first 16 bytes of the echo
 //!     data (iputils' `struct timeval`) and so the ICMP checksum, which is verified separately.
-//!     The rest of the echo data (0x10, 0x11, ... 0x37) must match.
+//!     The rest of the echo data (0x10, 0x11, ... 0x37) must match. An ICMP error's checksum
+//!     (verified) and, in the packet it quotes, the same fields as above. In a fragmented echo
+//!     the first fragment's checksum, identifier and timeval.
 //!   * The VXLAN outer UDP source port (a flow hash with a per-boot seed) and so the UDP
 //!     checksum, which is verified separately over the IPv4 pseudo-header (and must be present:
 //!     kernel 6.18 VXLAN has `udpcsum` on). The port must be in [32768, 60999). In the
@@ -25,6 +27,10 @@
 //! The kernel captures ran about 1 s around one ping; they are compared, in order, with the
 //! sim's frames of the same interface in the same ping's window (t < 1 s for the pings at
 //! t = 0; 20 s <= t < 22 s for calico's pod1 -> 10.211.55.6 run).
+//!
+//! `calico_vxlan_masq/` is L6 with Calico's natOutgoing (MASQUERADE on node1), each run on
+//! fresh namespaces: the sim replays each from t = 0, and also its `iptables -t nat -S` and
+//! `conntrack -L` (ids and seconds left masked) are compared.
 
 mod common;
 use common::*;
@@ -186,10 +192,18 @@ fn norm_ipv4(b: &mut [u8], off: usize, pfx: &str, problems: &mut Vec<String>) {
     // Random: identification, and with it the header checksum.
     b[off + 4..off + 6].fill(0);
     b[off + 10..off + 12].fill(0);
-    if be16(b, off + 6) & 0x3fff != 0 {
-        return; // a fragment: nothing below to look at (none expected in these labs)
-    }
     let p = off + ihl;
+    if be16(b, off + 6) & 0x3fff != 0 {
+        // A fragment. Only the first has the ICMP header, whose checksum covers the whole
+        // datagram (checked where it is reassembled: the ping gets its reply): mask the random
+        // fields it holds.
+        let first = be16(b, off + 6) & 0x1fff == 0;
+        if first && b[off + 9] == 1 && end >= p + 8 + 16 && matches!(b[p], 0 | 8) {
+            b[p + 2..p + 6].fill(0);
+            b[p + 8..p + 8 + 16].fill(0);
+        }
+        return;
+    }
     match b[off + 9] {
         1 => {
             if end < p + 8 {
@@ -209,6 +223,12 @@ fn norm_ipv4(b: &mut [u8], off: usize, pfx: &str, problems: &mut Vec<String>) {
                 b[p + 4..p + 6].fill(0);
                 let tv_end = (p + 8 + 16).min(end);
                 b[p + 8..tv_end].fill(0);
+            }
+            if matches!(b[p], 3 | 11 | 12) {
+                // An error quotes a packet with random fields of its own (which its checksum,
+                // verified above, covers): the quoted packet is checked and masked the same way.
+                b[p + 2..p + 4].fill(0);
+                norm_ipv4(b, p + 8, &format!("{pfx}quoted "), problems);
             }
         }
         17 => {
@@ -853,6 +873,198 @@ fn brctl_showmacs_is_the_kernels() {
                     sc[4]
                 );
             }
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// calico_vxlan_masq: natOutgoing.
+// ---------------------------------------------------------------------------------------------
+
+const MASQ_RULE: &str = "-t nat -A POSTROUTING -s 10.42.0.0/16 ! -d 10.42.0.0/16 -j MASQUERADE";
+
+/// calico_vxlan, fresh, with `rule` on node1 and `extra` text edits, running only `traffic`,
+/// stopped at `until_ms` (so that conntrack can be listed while its entries live).
+fn run_masq(rule: &str, extra: &[(&str, &str)], traffic: &str, until_ms: u64) -> RunResult {
+    let mut text = std::fs::read_to_string(scenario_path("calico_vxlan")).unwrap();
+    let fdb1 = r#"fdb: ["66:00:00:00:00:02 dev vxlan.calico dst 10.211.55.6 self permanent"],"#;
+    assert!(text.contains(fdb1));
+    text = text.replacen(
+        fdb1,
+        &format!("{fdb1}\n            iptables: [\"{rule}\"],"),
+        1,
+    );
+    for (from, to) in extra {
+        assert!(text.contains(from), "no {from:?} in calico_vxlan.ron");
+        text = text.replacen(from, to, 1);
+    }
+    let cut = text.find("    changes: [").expect("changes");
+    text.truncate(cut);
+    text.push_str(&format!("    traffic: [{traffic}],\n)\n"));
+    let s = sim::scenario::parse("calico_vxlan_masq.ron", &text).unwrap();
+    let mut b = sim::scenario::build("calico_vxlan_masq.ron", &text, &s).unwrap();
+    b.until = Some(sim::time::Instant::from_ns(until_ms * 1_000_000));
+    sim::run::run_built(b).unwrap()
+}
+
+/// `conntrack -L` lines with the parts that differ between runs masked: the seconds left and
+/// the echo ids.
+fn mask_conntrack(text: &str) -> String {
+    text.lines()
+        .map(|l| {
+            l.split(' ')
+                .filter(|w| !w.is_empty())
+                .enumerate()
+                .map(|(i, w)| {
+                    if i == 2 {
+                        "T".to_string()
+                    } else if w.starts_with("id=") {
+                        "id=N".to_string()
+                    } else {
+                        w.to_string()
+                    }
+                })
+                .collect::<Vec<_>>()
+                .join(" ")
+                + "\n"
+        })
+        .collect()
+}
+
+fn check_masq_tables(r: &RunResult, lab: &str) {
+    let w = &r.built.world;
+    let (n1, n2) = (ns_of(r, "node1"), ns_of(r, "node2"));
+    let dir = fixture_dir(lab);
+    assert_text(
+        &format!("{lab} node1 iptables -t nat -S"),
+        &read_text(&dir.join("node1_iptables_nat.txt")),
+        &w.iptables_nat_save(n1).unwrap_or_default(),
+    );
+    for (n, ns) in [("node1", n1), ("node2", n2)] {
+        assert_text(
+            &format!("{lab} {n} conntrack -L (seconds and ids masked)"),
+            &mask_conntrack(&read_text(&dir.join(format!("{n}_conntrack.txt")))),
+            &mask_conntrack(&w.conntrack_list(ns)),
+        );
+    }
+}
+
+/// The echo id of the first echo request on `iface` (0 if none).
+fn first_echo_id(caps: &BTreeMap<String, Vec<Vec<u8>>>, iface: &str) -> u16 {
+    caps[iface]
+        .iter()
+        .find(|f| f.len() >= 42 && be16(f, 12) == 0x0800 && f[23] == 1 && f[34] == 8)
+        .map_or(0, |f| be16(f, 38))
+}
+
+#[test]
+fn calico_vxlan_masq_pod_to_node2_eth_frames_are_the_kernels() {
+    // Linux 6.18 with natOutgoing: pod1 reaches node2's eth0 address under strict rp_filter;
+    // node2 sees node1's address, replies natively, node1 gives the reply back to pod1.
+    let traffic =
+        r#"Ping(from: "pod1", to: "10.211.55.6", count: 2, start_ms: 0, expect: Reply(ttl: 63))"#;
+    let r = run_masq(MASQ_RULE, &[], traffic, 2000);
+    assert!(r.all_ok(), "{}", sim::run::report(&r));
+    let lab = "calico_vxlan_masq/pod_to_node2_eth";
+    let n = compare_lab(&r, lab, 0, 2 * SEC);
+    assert_eq!(n, 6 + 6 + 6 + 6, "frames compared");
+    check_echo_copies_agree("sim", &sim_caps(&r, 0, 2 * SEC));
+    check_masq_tables(&r, lab);
+    // Without --random-fully the id is kept: the same on pod1/eth0 and on the underlay.
+    for caps in [kernel_caps(lab), sim_caps(&r, 0, 2 * SEC)] {
+        assert_eq!(
+            first_echo_id(&caps, "pod1/eth0"),
+            first_echo_id(&caps, "node2/eth0")
+        );
+    }
+}
+
+#[test]
+fn calico_vxlan_masq_random_fully_frames_are_the_kernels() {
+    let rule = format!("{MASQ_RULE} --random-fully");
+    let traffic = r#"Ping(from: "pod1", to: "10.211.55.6", count: 2, start_ms: 0, id: 27542, expect: Reply(ttl: 63))"#;
+    let r = run_masq(&rule, &[], traffic, 2000);
+    assert!(r.all_ok(), "{}", sim::run::report(&r));
+    let lab = "calico_vxlan_masq/random_fully";
+    let n = compare_lab(&r, lab, 0, 2 * SEC);
+    assert_eq!(n, 6 + 6 + 6 + 6, "frames compared");
+    check_masq_tables(&r, lab);
+    // --random-fully draws the id on the underlay (the kernel's and the sim's differ, both
+    // differ from the pod's), and pod1 gets its own id back.
+    for (who, caps) in [
+        ("kernel", kernel_caps(lab)),
+        ("sim", sim_caps(&r, 0, 2 * SEC)),
+    ] {
+        let (pod, wire) = (
+            first_echo_id(&caps, "pod1/eth0"),
+            first_echo_id(&caps, "node2/eth0"),
+        );
+        assert_ne!(pod, wire, "{who}: the id on the underlay was not redrawn");
+    }
+}
+
+#[test]
+fn calico_vxlan_masq_remote_unreachable_frames_are_the_kernels() {
+    // node2 answers for 192.0.2.1 with host unreachable to node1's address; node1's conntrack
+    // finds the masqueraded ping in the quoted packet and translates the error back to pod1.
+    let extra = [
+        (
+            r#""blackhole 10.42.1.0/24 proto 80","#,
+            r#""blackhole 10.42.1.0/24 proto 80", "192.0.2.0/24 via 10.211.55.6 dev eth0","#,
+        ),
+        (
+            r#""blackhole 10.42.2.0/24 proto 80","#,
+            r#""blackhole 10.42.2.0/24 proto 80", "unreachable 192.0.2.0/24","#,
+        ),
+    ];
+    let traffic = r#"Ping(from: "pod1", to: "192.0.2.1", count: 1, start_ms: 0, expect: Error(from: "10.211.55.6", text: "Destination Host Unreachable"))"#;
+    let r = run_masq(MASQ_RULE, &extra, traffic, 1000);
+    assert!(r.all_ok(), "{}", sim::run::report(&r));
+    let lab = "calico_vxlan_masq/remote_unreachable";
+    let n = compare_lab(&r, lab, 0, SEC);
+    assert_eq!(n, 4 + 4 + 4 + 4, "frames compared");
+    check_masq_tables(&r, lab);
+}
+
+#[test]
+fn calico_vxlan_masq_neigh_failed_frames_are_the_kernels() {
+    // node1 itself reports host unreachable about the masqueraded packet (ARP for .99 fails):
+    // the error is addressed to node1's own address, and conntrack turns it, at OUTPUT, back
+    // into an error to pod1 quoting pod1's packet.
+    let traffic = r#"Ping(from: "pod1", to: "10.211.55.99", count: 1, start_ms: 0, expect: Error(from: "10.211.55.5", text: "Destination Host Unreachable"))"#;
+    let r = run_masq(MASQ_RULE, &[], traffic, 4000);
+    assert!(r.all_ok(), "{}", sim::run::report(&r));
+    let lab = "calico_vxlan_masq/neigh_failed";
+    let n = compare_lab(&r, lab, 0, 4 * SEC);
+    assert_eq!(n, 4 + 4 + 3 + 3, "frames compared");
+    check_masq_tables(&r, lab);
+}
+
+#[test]
+fn calico_vxlan_masq_fragmented_frames_are_the_kernels() {
+    // A 2028-byte echo over MTU 1500, both ways in two fragments. With a nat table node1's
+    // conntrack reassembles each datagram at PREROUTING, NATs it whole and fragments it again
+    // to its largest fragment; node2 (no nat table) reassembles only to deliver.
+    let traffic = r#"Ping(from: "pod1", to: "10.211.55.6", count: 1, size: 2000, start_ms: 0, expect: Reply(ttl: 63))"#;
+    let r = run_masq(MASQ_RULE, &[], traffic, 1000);
+    assert!(r.all_ok(), "{}", sim::run::report(&r));
+    let lab = "calico_vxlan_masq/fragmented";
+    let n = compare_lab(&r, lab, 0, SEC);
+    assert_eq!(n, 6 + 6 + 6 + 6, "frames compared");
+    check_masq_tables(&r, lab);
+    // `nstat -asz` of the reassembly and fragmentation counters, as absolute values.
+    for node in ["node1", "node2"] {
+        let text = read_text(&fixture_dir(lab).join(format!("{node}_nstat.txt")));
+        for line in text.lines().filter(|l| !l.starts_with('#')) {
+            let mut w = line.split_whitespace();
+            let (Some(name), Some(v)) = (w.next(), w.next()) else {
+                continue;
+            };
+            assert_eq!(
+                counter(&r, node, name),
+                v.parse::<u64>().unwrap(),
+                "{lab} {node} {name}"
+            );
         }
     }
 }

@@ -20,6 +20,10 @@ fn tables_after_each_shipped_scenario() {
             if w.has_fdb(ns) {
                 insta::assert_snapshot!(format!("{name}__{n}__bridge_fdb"), w.bridge_fdb_show(ns));
             }
+            if let Some(nat) = w.iptables_nat_save(ns) {
+                insta::assert_snapshot!(format!("{name}__{n}__iptables_nat"), nat);
+                insta::assert_snapshot!(format!("{name}__{n}__conntrack"), w.conntrack_list(ns));
+            }
             if let Some(rules) = w.iptables_nat_save(ns) {
                 insta::assert_snapshot!(format!("{name}__{n}__iptables_nat"), rules);
             }

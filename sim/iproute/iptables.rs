@@ -336,10 +336,16 @@ pub(super) fn parse_iptables(w: &[String]) -> Result<IptablesCmd, ParseError> {
                 (raw.clone(), None)
             };
         let value = |i: &mut usize| -> Result<String, ParseError> {
-            match &attached {
-                Some(v) => Ok(v.clone()),
-                None => next(i, &opt),
+            let v = match &attached {
+                Some(v) => v.clone(),
+                None => next(i, &opt)?,
+            };
+            // `-s ! ADDR` (negation after the option) is refused as iptables 1.8.9 does.
+            if v == "!" {
+                let after = w.get(*i).map_or("", String::as_str);
+                return Err(ParseError::new(format!("Bad argument `{after}'")));
             }
+            Ok(v)
         };
         let was_inverted = std::mem::take(&mut invert);
         let no_invert = |o: &str| -> Result<(), ParseError> {
@@ -960,4 +966,183 @@ pub fn format_nat_rules(t: &NatTable) -> String {
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn words(l: &str) -> Vec<String> {
+        super::super::parse::split_words(l).unwrap()
+    }
+
+    fn rule_line(l: &str) -> String {
+        match parse_iptables(&words(l)).unwrap() {
+            IptablesCmd::Append { chain, rule } => format_rule(&chain, &rule),
+            c => panic!("{c:?}"),
+        }
+    }
+
+    fn err(l: &str) -> String {
+        parse_iptables(&words(l)).unwrap_err().msg
+    }
+
+    #[test]
+    fn rules_print_back_as_iptables_nft_prints_them() {
+        // Each input was run through iptables-nft 1.8.9 (Linux 6.18), and `iptables -t nat -S`
+        // printed the expected line.
+        for (input, printed) in [
+            (
+                "-t nat -A POSTROUTING ! -d 224.0.0.0/4 -s 10.244.0.0/16 -j MASQUERADE --random-fully",
+                "-A POSTROUTING -s 10.244.0.0/16 ! -d 224.0.0.0/4 -j MASQUERADE --random-fully",
+            ),
+            (
+                "-w 5 -tnat -A POSTROUTING -s 10.42.1.5/16 -p ICMP -j SNAT --to 10.0.0.1 --random-fully",
+                "-A POSTROUTING -s 10.42.0.0/16 -p icmp -j SNAT --to-source 10.0.0.1 --random-fully",
+            ),
+            (
+                "-t nat -A POSTROUTING -s 10.42.1.5 -o eth+ -p udp -m comment --comment 'a b\"c' -j RETURN",
+                "-A POSTROUTING -s 10.42.1.5/32 -o eth+ -p udp -m comment --comment \"a b\\\"c\" -j RETURN",
+            ),
+            (
+                "-t nat -A POSTROUTING ! -o eth0 -m comment --comment '' -j ACCEPT",
+                "-A POSTROUTING ! -o eth0 -m comment --comment \"\" -j ACCEPT",
+            ),
+            (
+                "-t nat -A POSTROUTING -m comment --comment abc_-9 -j RETURN",
+                "-A POSTROUTING -m comment --comment abc_-9 -j RETURN",
+            ),
+            (
+                "-t nat -A POSTROUTING -m addrtype --src-type local --dst-type BROADCAST,LOCAL -j RETURN",
+                "-A POSTROUTING -m addrtype --src-type LOCAL --dst-type LOCAL,BROADCAST -j RETURN",
+            ),
+            (
+                "-t nat -A POSTROUTING -m mark ! --mark 16 -j RETURN",
+                "-A POSTROUTING -m mark ! --mark 0x10 -j RETURN",
+            ),
+            ("-t nat -A POSTROUTING -s 10.42 -j RETURN", "-A POSTROUTING -s 10.42.0.0/32 -j RETURN"),
+            ("-t nat -A POSTROUTING -s 0/0 -d 10.0.0.0/0 -p all -j RETURN", "-A POSTROUTING -j RETURN"),
+            ("-t nat -A POSTROUTING -p 47", "-A POSTROUTING -p gre"),
+            (
+                "-t nat -A POSTROUTING ! -p icmp ! -s 10.0.0.0/255.0.0.0 -j RETURN",
+                "-A POSTROUTING ! -s 10.0.0.0/8 ! -p icmp -j RETURN",
+            ),
+        ] {
+            assert_eq!(rule_line(input), printed, "{input}");
+        }
+    }
+
+    #[test]
+    fn commands_and_their_numbers() {
+        let p = |l: &str| parse_iptables(&words(l)).unwrap();
+        assert!(matches!(
+            p("-t nat -I POSTROUTING 2 -j RETURN"),
+            IptablesCmd::Insert { num: 2, .. }
+        ));
+        assert!(matches!(
+            p("-t nat -I POSTROUTING -j RETURN"),
+            IptablesCmd::Insert { num: 1, .. }
+        ));
+        assert_eq!(
+            p("-t nat -D POSTROUTING 3"),
+            IptablesCmd::DeleteNum {
+                chain: "POSTROUTING".into(),
+                num: 3
+            }
+        );
+        assert_eq!(p("-t nat -F"), IptablesCmd::Flush(None));
+        assert_eq!(
+            p("-t nat -X FOO"),
+            IptablesCmd::DeleteChain(Some("FOO".into()))
+        );
+        assert_eq!(
+            p("--table nat --new-chain FOO"),
+            IptablesCmd::NewChain("FOO".into())
+        );
+    }
+
+    #[test]
+    fn refusals_read_like_iptables() {
+        // iptables-nft 1.8.9's own messages for what it refuses.
+        for (line, want) in [
+            ("-t nat -A POSTROUTING -i eth0 -j RETURN", "iptables v1.8.9 (nf_tables): Can't use -i with POSTROUTING"),
+            ("-t nat -A PREROUTING -o eth0 -j RETURN", "iptables v1.8.9 (nf_tables): Can't use -o with PREROUTING"),
+            ("-t nat -A POSTROUTING -s ! 1.2.3.4 -j RETURN", "Bad argument `1.2.3.4'"),
+            ("-t nat -A POSTROUTING ! -m comment --comment x", "iptables v1.8.9 (nf_tables): unexpected ! flag before --match"),
+            ("-t nat -A POSTROUTING -m comment ! --comment x", "iptables v1.8.9 (nf_tables): comment: option \"--comment\" cannot be inverted."),
+            ("-t nat -A POSTROUTING -s 1.1.1.1 -s 2.2.2.2", "iptables v1.8.9 (nf_tables): multiple -s flags not allowed"),
+            ("-t nat -A POSTROUTING -m addrtype --src-type FOO", "iptables v1.8.9 (nf_tables): addrtype: bad type \"FOO\""),
+            ("-t nat -A POSTROUTING -o verylongname12345", "iptables v1.8.9 (nf_tables): interface name `verylongname12345' must be shorter than IFNAMSIZ (15)"),
+            ("-t nat -A POSTROUTING -p foo", "iptables v1.8.9 (nf_tables): unknown protocol \"foo\" specified"),
+            ("-t nat -A POSTROUTING -s 10.0.0.0/33", "iptables v1.8.9 (nf_tables): invalid mask `33' specified"),
+            ("-t nat", "iptables v1.8.9 (nf_tables): no command specified"),
+            ("-t nat -A", "iptables v1.8.9 (nf_tables): option \"-A\" requires an argument"),
+            ("-t nat -I POSTROUTING 0 -j RETURN", "iptables v1.8.9 (nf_tables): Invalid rule number `0'"),
+            ("-t nat -A POSTROUTING -j SNAT", "iptables v1.8.9 (nf_tables): SNAT: option \"--to-source\" must be specified"),
+            ("-t nat -A POSTROUTING -m set --match-set x", "iptables v1.8.9 (nf_tables): --match-set requires two args."),
+            ("-t nat -A POSTROUTING bogus", "Bad argument `bogus'"),
+            ("-t nat -A POSTROUTING -x", "iptables v1.8.9 (nf_tables): Illegal option `-x' with this command"),
+            ("-t nat -N -foo", "iptables v1.8.9 (nf_tables): chain name not allowed to start with `-'"),
+            ("-t nat -N ACCEPT", "iptables v1.8.9 (nf_tables): chain name may not clash with target name"),
+            ("-t nat -N abcdefghijklmnopqrstuvwxyz0123", "iptables v1.8.9 (nf_tables): chain name `abcdefghijklmnopqrstuvwxyz0123' too long (must be under 29 chars)"),
+        ] {
+            assert_eq!(err(line), want, "{line}");
+        }
+        // What iptables accepts but the simulator does not model is named.
+        for (line, what) in [
+            (
+                "-t nat -A PREROUTING -j DNAT --to-destination 1.1.1.1",
+                "\"-j DNAT\"",
+            ),
+            (
+                "-t nat -A POSTROUTING -j MASQUERADE --random",
+                "\"--random\"",
+            ),
+            (
+                "-t nat -A POSTROUTING -p udp -j MASQUERADE --to-ports 1024",
+                "\"--to-ports\"",
+            ),
+            (
+                "-t nat -A POSTROUTING -m conntrack --ctstate NEW",
+                "\"-m conntrack\"",
+            ),
+            ("-t nat -S", "\"-S\""),
+            ("-t nat -A POSTROUTING -g FOO", "\"-g\""),
+            ("-A FORWARD -j ACCEPT", "only the nat table"),
+        ] {
+            let e = err(line);
+            assert!(e.contains(what), "{line}: {e}");
+        }
+    }
+
+    #[test]
+    fn ipset_lines() {
+        let p = |l: &str| parse_ipset(&words(l));
+        assert_eq!(
+            p("create cali40masq-ipam-pools hash:net family inet").unwrap(),
+            IpsetCmd::Create {
+                name: "cali40masq-ipam-pools".into(),
+                maxelem: IPSET_MAXELEM_DEFAULT,
+                exist: false
+            }
+        );
+        assert_eq!(
+            p("-exist add s 10.42.1.5/16").unwrap(),
+            IpsetCmd::Add {
+                name: "s".into(),
+                net: Ipv4Net::new(Ipv4Addr::new(10, 42, 0, 0), 16),
+                exist: true
+            }
+        );
+        assert_eq!(
+            p("add u 10.0.0.0/0").unwrap_err().msg,
+            "ipset v7.17: The value of the CIDR parameter of the IP address is invalid"
+        );
+        assert!(p("create s hash:ip").unwrap_err().msg.contains("hash:ip"));
+        assert!(p("create s hash:net family inet6")
+            .unwrap_err()
+            .msg
+            .contains("inet6"));
+        assert!(p("list").unwrap_err().msg.contains("ipset list"));
+    }
 }

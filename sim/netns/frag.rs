@@ -52,6 +52,8 @@ pub struct Defrag {
     pub timer: Option<(FragKey, Instant)>,
     /// SNMP counters to bump, as `nstat` names them.
     pub counters: Vec<&'static str>,
+    /// With `complete`: its largest fragment, header included (`IPCB(skb)->frag_max_size`).
+    pub frag_max_size: u32,
 }
 
 /// A queue that `ip_expire` killed. Drop every packet in `head` and `rest` with
@@ -369,6 +371,7 @@ impl FragQueues {
         };
         let ecn = IP_FRAG_ECN_TABLE[usize::from(q.ecn & 0x0f)];
         let df = q.max_df_size == q.max_size;
+        let frag_max_size = q.max_df_size.max(q.max_size);
         let data_len = q.len;
         let frags = self.kill(key, &mut d);
         // The offset-0 fragment sorts first; its header becomes the datagram's.
@@ -401,6 +404,7 @@ impl FragQueues {
         data[6..8].copy_from_slice(&frag_off.to_be_bytes());
         ipv4::refresh_checksum(&mut data);
         d.counters.push("IpReasmOKs");
+        d.frag_max_size = frag_max_size;
         d.complete = carrier.map(|p| Pkt { data, ..p });
         d
     }
@@ -484,6 +488,7 @@ mod tests {
             tag: None,
             data: p,
             ct: None,
+            frag_max_size: 0,
         }
     }
 
@@ -583,6 +588,7 @@ mod tests {
                         tag: None,
                         data: frags[i].clone(),
                         ct: None,
+                        frag_max_size: 0,
                     },
                 );
                 out = out.or(d.complete);

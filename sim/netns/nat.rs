@@ -673,8 +673,6 @@ pub struct Conn {
     pub masq_index: u32,
     /// `ct->proto.udp.stream_ts`.
     pub udp_stream_ts: Instant,
-    /// Order of creation (the `bysource` hash lists the newest first).
-    pub serial: u64,
 }
 
 impl Conn {
@@ -687,7 +685,6 @@ impl Conn {
             timeout: now,
             masq_index: 0,
             udp_stream_ts: now + UDP_STREAM_AFTER,
-            serial: 0,
         })
     }
 
@@ -833,13 +830,12 @@ impl Conntrack {
 
     /// `__nf_conntrack_confirm()`: the connection enters the table. Fails when one of its
     /// tuples is already there (a clash; the packet is then dropped), or the table is full.
-    pub fn confirm(&mut self, mut c: Conn) -> Option<u64> {
+    pub fn confirm(&mut self, c: Conn) -> Option<u64> {
         if c.tuple.iter().any(|t| self.hash.contains_key(t)) || self.conns.len() >= CONNTRACK_MAX {
             return None;
         }
         let id = self.next_id;
         self.next_id += 1;
-        c.serial = id;
         self.hash.insert(c.tuple[0], (id, Dir::Original));
         self.hash.insert(c.tuple[1], (id, Dir::Reply));
         self.conns.insert(id, c);
@@ -865,7 +861,8 @@ impl Conntrack {
     }
 
     /// `find_appropriate_src()`: a connection from the same source (address, port or id) that
-    /// already has a source mapping in range; its mapping, for this destination.
+    /// already has a source mapping in range; its mapping, for this destination. The
+    /// `bysource` chain lists the newest connection first, as ids do backwards.
     fn find_appropriate_src(&self, t: &Tuple, range: &NatRange) -> Option<Tuple> {
         self.conns
             .values()
@@ -994,7 +991,7 @@ impl Conntrack {
 }
 
 /// Netfilter state of a netns.
-#[derive(Clone, Default, PartialEq, Eq, Debug)]
+#[derive(Clone, Default, Debug)]
 pub struct Netfilter {
     /// The nat table once an `iptables -t nat` command created it. Its hooks also turn on
     /// connection tracking in the netns (`nf_ct_netns_get`), as with iptables-nft.
@@ -1002,6 +999,9 @@ pub struct Netfilter {
     /// ipsets by name (`ipset list` order is creation order; names sort the same here).
     pub sets: BTreeMap<String, IpSet>,
     pub ct: Conntrack,
+    /// Conntrack's own reassembly queues (`nf_defrag_ipv4`, user `IP_DEFRAG_CONNTRACK_IN`),
+    /// apart from local delivery's.
+    pub frag: crate::netns::frag::FragQueues,
 }
 
 impl Netfilter {
@@ -1074,12 +1074,20 @@ impl Netfilter {
         }
     }
 
-    /// Runs an `iptables -t nat` command, creating the table (and so conntrack) first.
+    /// Runs an `iptables -t nat` command, creating the table (and so conntrack) first. The
+    /// table comes in the command's nf_tables transaction: if the command fails, a table it
+    /// created goes too.
     pub fn iptables(&mut self, cmd: &IptablesCmd) -> Result<(), String> {
+        let created = self.nat.is_none();
         let sets = &self.sets;
-        self.nat
+        let r = self
+            .nat
             .get_or_insert_with(NatTable::default)
-            .apply(cmd, sets)
+            .apply(cmd, sets);
+        if r.is_err() && created {
+            self.nat = None;
+        }
+        r
     }
 }
 

@@ -42,6 +42,7 @@ impl World {
         // looped back keeps it.
         if !matches!(self.devs[dev].kind, DevKind::Loopback) {
             pkt.ct = None;
+            pkt.frag_max_size = 0;
         }
         if !self.ns[ns].nf.tracking() {
             return self.ip_route_input(dev, pkt_type, ip, pkt);
@@ -278,9 +279,11 @@ impl World {
         ns: NsId,
         out: DevId,
         nexthop: Ipv4Addr,
-        pkt: Pkt,
+        mut pkt: Pkt,
         mtu: Option<u32>,
     ) {
+        // A tunnel's outer packet starts with a clean IPCB (`iptunnel_xmit`).
+        pkt.frag_max_size = 0;
         let before = Ipv4Repr::peek(&pkt.data).map(|(_, d, _)| d);
         let Some(pkt) = self.nf_local_out(ns, out, pkt) else {
             return;
@@ -314,8 +317,14 @@ impl World {
         let Some(pkt) = self.nf_post_routing(ns, in_dev, out, nexthop, pkt) else {
             return;
         };
-        if pkt.data.len() > mtu as usize && !matches!(self.devs[out].kind, DevKind::Loopback) {
-            match ipv4::fragment(&pkt.data, mtu) {
+        // A datagram conntrack reassembled leaves as fragments no larger than its largest
+        // (`ip_do_fragment` with `frag_max_size`), even when it would fit whole.
+        let frag_mtu = match pkt.frag_max_size {
+            0 => mtu,
+            m => mtu.min(m),
+        };
+        if pkt.data.len() > frag_mtu as usize && !matches!(self.devs[out].kind, DevKind::Loopback) {
+            match ipv4::fragment(&pkt.data, frag_mtu) {
                 Ok(frags) => {
                     self.ns[ns].count("IpFragOKs");
                     // The first fragment is the original packet; the others are new skbs

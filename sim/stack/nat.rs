@@ -18,7 +18,7 @@ use crate::packet::Pkt;
 use crate::wire::icmp;
 use crate::wire::ipv4::{self, Ipv4Repr};
 use crate::wire::udp;
-use crate::world::World;
+use crate::world::{PktType, World};
 use std::net::Ipv4Addr;
 
 /// What the nat table decided for a new connection.
@@ -113,6 +113,10 @@ impl World {
         }
         // A packet looped back keeps the connection it had ("previously seen").
         let looped = pkt.ct.as_ref().is_some_and(|c| c.ns == ns);
+        let fragment = Ipv4Repr::parse(&pkt.data).is_ok_and(|ip| ip.mf || ip.frag_off != 0);
+        if fragment && !looped {
+            pkt = self.nf_defrag(dev, pkt)?;
+        }
         let r = if looped {
             Ok(())
         } else {
@@ -200,6 +204,57 @@ impl World {
         }
     }
 
+    /// `ipv4_conntrack_defrag()` -> `ip_defrag(IP_DEFRAG_CONNTRACK_IN)`: conntrack needs whole
+    /// datagrams, so fragments are queued (in queues apart from local delivery's) and the
+    /// datagram goes on once complete, remembering its largest fragment, to which output
+    /// fragments it again. None while it waits, or if the fragment was dropped.
+    fn nf_defrag(&mut self, dev: DevId, pkt: Pkt) -> Option<Pkt> {
+        let ns = self.devs[dev].ns;
+        let now = self.now();
+        let d = self.ns[ns].nf.frag.add(now, dev, pkt);
+        for c in d.counters {
+            self.ns[ns].count(c);
+        }
+        if let Some((key, at)) = d.timer {
+            self.engine
+                .schedule_at(at, crate::world::Event::CtFragTimer { ns, key });
+        }
+        for p in d.consumed {
+            self.deliver(p);
+        }
+        for (p, reason) in d.dropped {
+            self.drop_pkt(dev, p, reason);
+        }
+        let mut whole = d.complete?;
+        whole.frag_max_size = d.frag_max_size;
+        Some(whole)
+    }
+
+    /// `ip_expire()` on a conntrack reassembly queue: counted as any, and the ICMP time
+    /// exceeded goes out only if the datagram was for this netns (`frag_expire_skip_icmp`:
+    /// "only an end host needs to send" it).
+    pub fn nf_defrag_expire(&mut self, ns: NsId, key: crate::netns::frag::FragKey) {
+        let now = self.now();
+        let Some(e) = self.ns[ns].nf.frag.expire(now, key) else {
+            return;
+        };
+        for c in e.counters {
+            self.ns[ns].count(c);
+        }
+        let dev = e.iif.unwrap_or(self.ns[ns].devs[0]);
+        if let Some(head) = e.head {
+            let local =
+                Ipv4Repr::peek(&head.data).is_some_and(|(_, d, _)| self.is_local_addr(ns, d));
+            if local {
+                self.icmp_send(dev, PktType::Host, &head, icmp::TIME_EXCEEDED, 1, [0; 4]);
+            }
+            self.drop_pkt(dev, head, DropReason::FragReasmTimeout);
+        }
+        for p in e.rest {
+            self.drop_pkt(dev, p, DropReason::FragReasmTimeout);
+        }
+    }
+
     /// `nf_conntrack_in()`: the packet's connection (found, or new and unconfirmed), or, for
     /// an ICMP error, the connection its quoted packet belongs to. Fragments, unknown ICMP
     /// types, short headers and replies without a connection stay untracked.
@@ -212,7 +267,7 @@ impl World {
             return Ok(());
         };
         if ip.mf || ip.frag_off != 0 {
-            // Linux reassembles first (nf_defrag_ipv4); not modelled: fragments go untracked.
+            // PREROUTING reassembled them already; none reach OUTPUT here.
             return Ok(());
         }
         let l4 = pkt
