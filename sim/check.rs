@@ -359,6 +359,7 @@ pub struct Matrix {
 }
 
 impl Matrix {
+    /// The cell of source `row` and target `col`.
     pub fn cell(&self, row: usize, col: usize) -> &Cell {
         &self.cells[row * self.targets.len() + col]
     }
@@ -499,7 +500,7 @@ pub fn matrix(
     })
 }
 
-/// Counts of each verdict.
+/// How many pairs, and how many cells of each verdict.
 #[derive(Clone, Copy, Default, PartialEq, Eq, Debug, Serialize)]
 pub struct Summary {
     pub pairs: usize,
@@ -510,6 +511,7 @@ pub struct Summary {
     pub timeout: usize,
 }
 
+/// Counts the verdicts of a matrix.
 pub fn summary(m: &Matrix) -> Summary {
     let mut s = Summary {
         pairs: m.cells.len(),

@@ -24,26 +24,32 @@ impl<T> Default for CowVec<T> {
 }
 
 impl<T: Clone> CowVec<T> {
+    /// An empty arena.
     pub fn new() -> Self {
         Self::default()
     }
 
+    /// Appends an element, owned by this clone alone.
     pub fn push(&mut self, v: T) {
         self.0.push(Arc::new(v));
     }
 
+    /// The number of elements.
     pub fn len(&self) -> usize {
         self.0.len()
     }
 
+    /// True when there is no element.
     pub fn is_empty(&self) -> bool {
         self.0.is_empty()
     }
 
+    /// The element at `i`, for reading.
     pub fn get(&self, i: usize) -> Option<&T> {
         self.0.get(i).map(|a| &**a)
     }
 
+    /// The elements in order, for reading (no copy).
     pub fn iter(&self) -> impl DoubleEndedIterator<Item = &T> + ExactSizeIterator {
         self.0.iter().map(|a| &**a)
     }
