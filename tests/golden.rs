@@ -90,7 +90,9 @@ fn shipped_scenarios_write_their_golden_traces_byte_for_byte() {
             if update {
                 std::fs::remove_dir_all(golden_root().join(&d)).unwrap();
             } else {
-                problems.push(format!("traces/{d}: extra (no shipped scenario has that name)"));
+                problems.push(format!(
+                    "traces/{d}: extra (no shipped scenario has that name)"
+                ));
             }
         }
     }
