@@ -9,7 +9,9 @@ use std::collections::BTreeMap;
 /// Default cap on events one run may execute.
 pub const EVENTS_MAX_DEFAULT: u64 = 10_000_000;
 
-/// A deterministic discrete-event queue.
+/// A deterministic discrete-event queue. Cloning it forks the run: same clock, queue and RNG
+/// state, so both copies go on identically until they diverge.
+#[derive(Clone)]
 pub struct Engine<E> {
     queue: BTreeMap<(Instant, u64), E>,
     seq: u64,

@@ -25,6 +25,8 @@ pub enum Error {
     },
     /// The run exceeded its event budget.
     Budget(crate::engine::BudgetExhausted),
+    /// A command-line value is wrong: `arg` quotes it (`--set "x=1"`), `msg` says why.
+    Arg { arg: String, msg: String },
 }
 
 impl fmt::Display for Error {
@@ -46,6 +48,7 @@ impl fmt::Display for Error {
             }
             Error::Io { path, source } => write!(f, "{path}: {source}"),
             Error::Budget(b) => write!(f, "{b}"),
+            Error::Arg { arg, msg } => write!(f, "{arg}: {msg}"),
         }
     }
 }

@@ -6,6 +6,8 @@
 #![cfg_attr(not(test), deny(clippy::unwrap_used))]
 
 pub mod app;
+pub mod check;
+pub mod cow;
 pub mod dev;
 pub mod drop;
 pub mod engine;

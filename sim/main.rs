@@ -1,7 +1,7 @@
 //! The `sim` command line: load a scenario, run it, print what happened, write traces.
 //! The only place that prints or exits.
 
-use clap::{Parser, Subcommand};
+use clap::{Parser, Subcommand, ValueEnum};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -28,6 +28,33 @@ enum Cmd {
         #[arg(long)]
         tables: bool,
     },
+    /// Ping between every ordered pair of endpoints, each pair in a fresh copy of the world,
+    /// and print the reachability matrix (or, with --set, the cells a change would alter).
+    Check {
+        file: PathBuf,
+        /// Source netns: names, globs (`pod*`) or addresses, comma-separated (default: every
+        /// netns with a global address).
+        #[arg(long, value_delimiter = ',')]
+        from: Vec<String>,
+        /// Targets: netns names or globs (each of their global addresses) or addresses,
+        /// comma-separated (default: every global address).
+        #[arg(long, value_delimiter = ',')]
+        to: Vec<String>,
+        /// Ping at this virtual time (ms), with the changes due by then applied (default: the
+        /// time of the last change).
+        #[arg(long)]
+        at_ms: Option<u64>,
+        /// What if: `[NETNS:]key=value` (a sysctl; every netns without NETNS:) or
+        /// `NETNS:COMMAND` (any command `changes` accept). Repeatable; prints changed cells.
+        #[arg(long = "set", value_name = "[NETNS:]CMD")]
+        set: Vec<String>,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = Format::Table)]
+        format: Format,
+        /// Threads (default: the machine's cores).
+        #[arg(long, short)]
+        jobs: Option<usize>,
+    },
     /// Print the low-level scenario a `cluster` preset expands to (hosts, pods, devices,
     /// addresses, routes, neighbours, FDB, sysctls, NAT rules), as RON that `sim run` loads.
     Expand { file: PathBuf },
@@ -46,9 +73,31 @@ enum Cmd {
     },
 }
 
+/// `sim check --format`.
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum Format {
+    Table,
+    Json,
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.cmd {
+        Cmd::Check {
+            file,
+            from,
+            to,
+            at_ms,
+            set,
+            format,
+            jobs,
+        } => match check(&file, &from, &to, at_ms, &set, format, jobs) {
+            Ok(code) => code,
+            Err(e) => {
+                eprintln!("sim: {e}");
+                ExitCode::from(2)
+            }
+        },
         Cmd::Run { file, out, tables } => {
             let r = match sim::run::run_file(&file) {
                 Ok(r) => r,
@@ -142,5 +191,112 @@ fn main() -> ExitCode {
             }
             ExitCode::SUCCESS
         }
+    }
+}
+
+/// `sim check`: 0 when the matrix was computed and the scenario's expectations hold, 1 when
+/// one fails; errors are bad input (2).
+fn check(
+    file: &std::path::Path,
+    from: &[String],
+    to: &[String],
+    at_ms: Option<u64>,
+    set: &[String],
+    format: Format,
+    jobs: Option<usize>,
+) -> Result<ExitCode, sim::error::Error> {
+    use sim::check;
+    let (s, text) = sim::scenario::load(file)?;
+    let path = file.display().to_string();
+    let base = check::base(&path, &text, &s, at_ms)?;
+    let (sources, targets) = check::endpoints(&base.world, from, to)?;
+    let sets = check::parse_sets(&base.world, set)?;
+    let mut what_if = None;
+    if !sets.is_empty() {
+        let mut w = base.world.clone();
+        check::apply_sets(&mut w, &sets)?;
+        what_if = Some(w);
+    }
+    let outcomes = check::expectations(&path, &text, &s)?;
+    let jobs = jobs.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+    let pairs = sources.len() * targets.len();
+    let total = pairs * if what_if.is_some() { 2 } else { 1 };
+    let bar = progress(total as u64);
+    let tick = || bar.tick_pair();
+    let m = check::matrix(&base.world, base.at, &sources, &targets, jobs, &tick)?;
+    let after = match &what_if {
+        Some(w) => Some(check::matrix(w, base.at, &sources, &targets, jobs, &tick)?),
+        None => None,
+    };
+    bar.done();
+    let out = match (&after, format) {
+        (None, Format::Table) => check::render_table(&base, &m),
+        (None, Format::Json) => check::render_json(&base, &m, &outcomes),
+        (Some(a), f) => {
+            let changed = check::diff(&m, a);
+            if f == Format::Table {
+                check::render_diff_table(&base, &sets, pairs, &changed)
+            } else {
+                check::render_diff_json(&base, &sets, &m, &changed, &outcomes)
+            }
+        }
+    };
+    print!("{out}");
+    if format == Format::Table && !outcomes.is_empty() {
+        println!("\nexpectations (the scenario's own traffic, as sim run runs it):");
+        for o in &outcomes {
+            if o.ok {
+                println!("  ok    {}", o.what);
+            } else {
+                println!("  FAIL  {}\n        {}", o.what, o.detail);
+            }
+        }
+    }
+    if outcomes.iter().all(|o| o.ok) {
+        Ok(ExitCode::SUCCESS)
+    } else {
+        eprintln!("sim: expectations failed");
+        Ok(ExitCode::from(1))
+    }
+}
+
+/// A progress bar on stderr that appears once a check has taken a second (indicatif draws
+/// nothing when stderr is not a terminal).
+struct Progress {
+    bar: indicatif::ProgressBar,
+    shown: std::sync::atomic::AtomicBool,
+}
+
+fn progress(total: u64) -> Progress {
+    let bar = indicatif::ProgressBar::with_draw_target(
+        Some(total),
+        indicatif::ProgressDrawTarget::hidden(),
+    );
+    if let Ok(style) = indicatif::ProgressStyle::with_template(
+        "{bar:40} {pos}/{len} pairs, {elapsed} elapsed, {eta} left",
+    ) {
+        bar.set_style(style);
+    }
+    Progress {
+        bar,
+        shown: std::sync::atomic::AtomicBool::new(false),
+    }
+}
+
+impl Progress {
+    fn tick_pair(&self) {
+        use std::sync::atomic::Ordering;
+        self.bar.inc(1);
+        // The bar keeps its own clock; sim's sources never read the host's.
+        if self.bar.elapsed() >= std::time::Duration::from_secs(1)
+            && !self.shown.swap(true, Ordering::Relaxed)
+        {
+            self.bar
+                .set_draw_target(indicatif::ProgressDrawTarget::stderr());
+        }
+    }
+
+    fn done(&self) {
+        self.bar.finish_and_clear();
     }
 }

@@ -2,6 +2,7 @@
 //! the dispatch of events to the stack. Devices' transmit decisions are applied here.
 
 use crate::app::ping::Ping;
+use crate::cow::CowVec;
 use crate::dev::bridge::Bridge;
 use crate::dev::segment::Segment;
 use crate::dev::vxlan::Vxlan;
@@ -85,20 +86,27 @@ pub struct LogLine {
 /// What every interface captured and every packet's fate.
 #[derive(Clone, Debug, Default)]
 pub struct Trace {
-    pub ifaces: Vec<CaptureIface>,
+    /// Shared by forks of a world (`sim check`): captures are set up at build time only.
+    pub ifaces: std::sync::Arc<Vec<CaptureIface>>,
     pub packets: Vec<CapturedPacket>,
     pub drops: Vec<(DropRecord, Option<FlowTag>)>,
     pub log: Vec<LogLine>,
     pub created: u64,
     pub delivered: u64,
     pub dropped: u64,
+    /// Record no captured packets (drops are still recorded): `sim check` needs no pcaps, and
+    /// copying every frame of every pair would cost more than simulating it. Captured devices
+    /// stay configured, so a bridge stays promiscuous as under tcpdump.
+    pub packets_off: bool,
 }
 
-/// The whole simulation.
+/// The whole simulation. A clone is an independent fork at the same virtual time (`sim check`
+/// pings each pair in its own fork of one built world).
+#[derive(Clone)]
 pub struct World {
     pub engine: Engine<Event>,
-    pub ns: Vec<Netns>,
-    pub devs: Vec<Device>,
+    pub ns: CowVec<Netns>,
+    pub devs: CowVec<Device>,
     pub segments: Vec<Segment>,
     pub bridges: Vec<Bridge>,
     pub vxlans: Vec<Vxlan>,
@@ -112,8 +120,8 @@ impl World {
     pub fn new(seed: u64) -> Self {
         World {
             engine: Engine::new(seed),
-            ns: Vec::new(),
-            devs: Vec::new(),
+            ns: CowVec::new(),
+            devs: CowVec::new(),
             segments: Vec::new(),
             bridges: Vec::new(),
             vxlans: Vec::new(),
@@ -172,6 +180,9 @@ impl World {
 
     /// Records what tcpdump on `dev` would see.
     pub fn capture(&mut self, dev: DevId, dir: Direction, data: &[u8]) {
+        if self.trace.packets_off {
+            return;
+        }
         if let Some(iface) = self.devs[dev].capture {
             self.trace.packets.push(CapturedPacket {
                 iface,
@@ -193,7 +204,7 @@ impl World {
         } else {
             LinkType::Raw
         };
-        self.trace.ifaces.push(CaptureIface {
+        std::sync::Arc::make_mut(&mut self.trace.ifaces).push(CaptureIface {
             name: format!("{}/{}", self.ns[d.ns].name, d.name),
             link_type,
             snaplen: 262_144,
@@ -330,7 +341,20 @@ impl World {
 
     /// Runs events until the queue is empty or `until` is passed.
     pub fn run(&mut self, until: Option<Instant>) -> Result<(), BudgetExhausted> {
+        self.run_while(until, |_| true)
+    }
+
+    /// Runs events as `run` does, and also stops as soon as `go_on` says false after an
+    /// event (`sim check` stops a pair's world once its ping has finished).
+    pub fn run_while(
+        &mut self,
+        until: Option<Instant>,
+        mut go_on: impl FnMut(&World) -> bool,
+    ) -> Result<(), BudgetExhausted> {
         loop {
+            if !go_on(self) {
+                return Ok(());
+            }
             if let (Some(u), Some(t)) = (until, self.engine.peek_time()) {
                 if t > u {
                     return Ok(());

@@ -221,7 +221,7 @@ fn the_echo_reply_comes_back_the_same_way() {
 #[test]
 fn captures_are_the_seeds_interfaces_with_their_link_types() {
     let r = run(SCENARIO);
-    let ifaces = &r.built.world.trace.ifaces;
+    let ifaces: &[sim::trace::CaptureIface] = &r.built.world.trace.ifaces;
     let mut names: Vec<&str> = ifaces.iter().map(|i| i.name.as_str()).collect();
     names.sort_unstable();
     assert_eq!(

@@ -15,6 +15,17 @@ use crate::netns::fib::{Ipv4Net, RouteType};
 use crate::netns::neigh::NudState;
 use std::net::Ipv4Addr;
 
+/// The device a sysctl key names (`cali1` in `net.ipv4.conf.cali1.proxy_arp`), if it names
+/// one rather than `all` or `default`. Device names may contain dots (`vxlan.calico`): the
+/// knob is the last part.
+pub fn sysctl_device(key: &str) -> Option<&str> {
+    let rest = key
+        .strip_prefix("net.ipv4.conf.")
+        .or_else(|| key.strip_prefix("net.ipv4.neigh."))?;
+    let (target, _knob) = rest.rsplit_once('.')?;
+    (target != "all" && target != "default").then_some(target)
+}
+
 /// A route as written on an `ip route add|replace|del` line, before it is checked against the
 /// netns (device names unresolved; unset fields take iproute2's or the kernel's default).
 #[derive(Clone, PartialEq, Eq, Debug)]

@@ -2,6 +2,7 @@
 
 use std::collections::BTreeMap;
 use std::net::Ipv4Addr;
+use std::sync::Arc;
 
 /// Table ids as in `include/uapi/linux/rtnetlink.h`.
 pub const RT_TABLE_MAIN: u32 = 254;
@@ -147,8 +148,15 @@ impl Default for Ipv4Net {
 }
 
 /// A routing table: prefixes in a map keyed by (len desc, addr) so LPM walks longest first.
+/// Cloning shares the routes until one copy changes them (`sim check` forks a world per pair,
+/// and packets never change routes).
 #[derive(Clone, Debug, Default)]
 pub struct Table {
+    inner: Arc<TableInner>,
+}
+
+#[derive(Clone, Debug, Default)]
+struct TableInner {
     /// Aliases per prefix, kept sorted by (TOS desc, metric asc), then insertion order.
     routes: BTreeMap<(u8, u32), Vec<Route>>,
     /// Prefix lengths present, longest first, so lookups probe only those.
@@ -163,7 +171,8 @@ impl Table {
     /// Inserts an alias. `append` puts it after equal (tos, metric) aliases; otherwise it goes first
     /// among them (what `ip route add` and the kernel's `fib_table_insert` do with NLM_F_CREATE).
     pub fn insert(&mut self, r: Route, append: bool) {
-        let v = self.routes.entry(Self::key(r.dst)).or_default();
+        let t = Arc::make_mut(&mut self.inner);
+        let v = t.routes.entry(Self::key(r.dst)).or_default();
         let pos = v
             .iter()
             .position(|o| {
@@ -172,20 +181,25 @@ impl Table {
             })
             .unwrap_or(v.len());
         v.insert(pos, r);
-        self.reindex();
+        t.reindex();
     }
+}
 
+impl TableInner {
     fn reindex(&mut self) {
         let mut lens: Vec<u8> = self.routes.keys().map(|(l, _)| *l).collect();
         lens.sort_unstable_by(|a, b| b.cmp(a));
         lens.dedup();
         self.lens = lens;
     }
+}
 
+impl Table {
     /// The first alias at exactly this prefix with this tos and metric (for `add`'s EEXIST
     /// and for `replace`/`del`).
     pub fn find_exact(&self, dst: Ipv4Net, tos: u8, metric: u32) -> Option<&Route> {
-        self.routes
+        self.inner
+            .routes
             .get(&Self::key(dst))
             .and_then(|v| v.iter().find(|r| r.tos == tos && r.metric == metric))
     }
@@ -193,23 +207,28 @@ impl Table {
     /// Removes the first alias matching the predicate at `dst`; returns it.
     pub fn remove_first(&mut self, dst: Ipv4Net, pred: impl Fn(&Route) -> bool) -> Option<Route> {
         let key = Self::key(dst);
-        let v = self.routes.get_mut(&key)?;
-        let i = v.iter().position(pred)?;
+        let i = self.inner.routes.get(&key)?.iter().position(pred)?;
+        let t = Arc::make_mut(&mut self.inner);
+        let v = t.routes.get_mut(&key)?;
         let r = v.remove(i);
         if v.is_empty() {
-            self.routes.remove(&key);
+            t.routes.remove(&key);
         }
-        self.reindex();
+        t.reindex();
         Some(r)
     }
 
     /// Removes every route matching the predicate (device down, address removed).
     pub fn retain(&mut self, keep: impl Fn(&Route) -> bool) {
-        for v in self.routes.values_mut() {
+        if self.inner.routes.values().flatten().all(&keep) {
+            return;
+        }
+        let t = Arc::make_mut(&mut self.inner);
+        for v in t.routes.values_mut() {
             v.retain(&keep);
         }
-        self.routes.retain(|_, v| !v.is_empty());
-        self.reindex();
+        t.routes.retain(|_, v| !v.is_empty());
+        t.reindex();
     }
 
     /// Longest-prefix match with backtracking (R1.2): the first alias at the longest prefix
@@ -217,8 +236,8 @@ impl Table {
     /// the lookup in the caller.
     pub fn lookup(&self, flow: &Flow) -> Option<&Route> {
         let d = u32::from(flow.daddr);
-        for &len in &self.lens {
-            let Some(v) = self.routes.get(&(len, d & mask(len))) else {
+        for &len in &self.inner.lens {
+            let Some(v) = self.inner.routes.get(&(len, d & mask(len))) else {
                 continue;
             };
             for r in v {
@@ -239,13 +258,14 @@ impl Table {
     /// Every route in trie order: by destination address, then prefix length, then alias order,
     /// as `ip route show` lists them.
     pub fn iter(&self) -> impl Iterator<Item = &Route> {
-        let mut keys: Vec<&(u8, u32)> = self.routes.keys().collect();
+        let mut keys: Vec<&(u8, u32)> = self.inner.routes.keys().collect();
         keys.sort_by_key(|(len, addr)| (*addr, *len));
-        keys.into_iter().flat_map(move |k| self.routes[k].iter())
+        keys.into_iter()
+            .flat_map(move |k| self.inner.routes[k].iter())
     }
 
     pub fn is_empty(&self) -> bool {
-        self.routes.is_empty()
+        self.inner.routes.is_empty()
     }
 }
 

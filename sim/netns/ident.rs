@@ -5,33 +5,38 @@
 use crate::time::Instant;
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;
+use std::collections::BTreeMap;
 use std::net::Ipv4Addr;
+use std::sync::Arc;
 
 const BUCKETS: usize = 2048;
 /// Jiffies at HZ=250, the kernel the reference ran on.
 const JIFFY_NS: u64 = 4_000_000;
 
-/// The per-netns generator state (`ip_idents`, `ip_tstamps`).
+/// The per-netns generator state (`ip_idents`, `ip_tstamps`): the 2048 random starting
+/// counters, shared between clones and never written, and the buckets used since. Forking a
+/// world (`sim check`) so copies only the few buckets a netns has used.
 #[derive(Clone, Debug)]
 pub struct IpIdent {
     key: u64,
-    idents: Vec<u32>,
-    tstamps: Vec<u64>,
+    initial: Arc<Vec<u32>>,
+    /// bucket -> (counter, jiffies of its last use).
+    used: BTreeMap<usize, (u32, u64)>,
 }
 
 impl IpIdent {
     pub fn new(key: u64, seed: u64) -> Self {
         // Counters start random, as `get_random_bytes(ip_idents)`; seeded so runs repeat.
-        let mut idents = Vec::with_capacity(BUCKETS);
+        let mut initial = Vec::with_capacity(BUCKETS);
         let mut x = seed;
         for _ in 0..BUCKETS {
             x = splitmix(x);
-            idents.push(x as u32);
+            initial.push(x as u32);
         }
         IpIdent {
             key,
-            idents,
-            tstamps: vec![0; BUCKETS],
+            initial: Arc::new(initial),
+            used: BTreeMap::new(),
         }
     }
 
@@ -52,15 +57,18 @@ impl IpIdent {
         let bucket = (h as usize) % BUCKETS;
         // Jiffies start one above zero so the first use of a bucket always draws a jump.
         let now_j = now.as_ns() / JIFFY_NS + 1;
-        let old = self.tstamps[bucket];
+        let (ident, old) = self
+            .used
+            .get(&bucket)
+            .copied()
+            .unwrap_or((self.initial[bucket], 0));
         let mut delta = 0u32;
         if old != now_j {
-            self.tstamps[bucket] = now_j;
             let span = (now_j - old).min(u64::from(u32::MAX)) as u32;
             delta = rng.gen_range(0..span.max(1));
         }
-        let id = self.idents[bucket].wrapping_add(delta);
-        self.idents[bucket] = id.wrapping_add(1);
+        let id = ident.wrapping_add(delta);
+        self.used.insert(bucket, (id.wrapping_add(1), now_j));
         id as u16
     }
 }

@@ -77,13 +77,7 @@ fn parse_prefix(s: &str) -> Option<(Ipv4Addr, u8)> {
 
 /// True for sysctl keys that name a specific device.
 fn names_device(key: &str) -> bool {
-    let rest = key
-        .strip_prefix("net.ipv4.conf.")
-        .or_else(|| key.strip_prefix("net.ipv4.neigh."));
-    match rest.and_then(|r| r.rsplit_once('.')) {
-        Some((target, _)) => target != "all" && target != "default",
-        None => false,
-    }
+    crate::iproute::sysctl_device(key).is_some()
 }
 
 /// Builds the world. `file` and `text` are for error positions.
