@@ -4,7 +4,6 @@
 
 mod common;
 use common::*;
-use sim::trace::LinkType;
 
 fn write_traces(name: &str, dir: &std::path::Path) -> Vec<std::path::PathBuf> {
     let r = run(name);
@@ -13,63 +12,10 @@ fn write_traces(name: &str, dir: &std::path::Path) -> Vec<std::path::PathBuf> {
     files
 }
 
-/// Checks an IPv4 packet's header and ICMP/UDP checksums, descending into IPIP and VXLAN.
-fn check_ipv4(what: &str, bytes: &[u8]) {
-    let ip = etherparse::Ipv4Slice::from_slice(bytes).unwrap_or_else(|e| panic!("{what}: {e:?}"));
-    let h = ip.header().to_header();
-    assert_eq!(
-        h.header_checksum,
-        h.calc_header_checksum(),
-        "{what}: IP checksum"
-    );
-    let payload = ip.payload().payload;
-    if ip.payload().fragmented {
-        return;
-    }
-    match ip.payload().ip_number.0 {
-        1 => assert_eq!(sim::wire::checksum(payload), 0, "{what}: ICMP checksum"),
-        4 => check_ipv4(what, payload),
-        17 => {
-            let (src, dst) = (h.source.into(), h.destination.into());
-            let u = sim::wire::udp::UdpRepr::parse(src, dst, payload)
-                .unwrap_or_else(|e| panic!("{what}: UDP {e:?}"));
-            assert_ne!(
-                u.checksum, 0,
-                "{what}: VXLAN sends a UDP checksum by default"
-            );
-            if matches!(u.dst_port, 4789 | 8472) {
-                let body = &payload[8..usize::from(u.len)];
-                sim::wire::vxlan::parse(body).unwrap_or_else(|e| panic!("{what}: VXLAN {e:?}"));
-                check_ethernet(what, &body[8..]);
-            }
-        }
-        p => panic!("{what}: unexpected protocol {p}"),
-    }
-}
-
-fn check_ethernet(what: &str, frame: &[u8]) {
-    let eth = etherparse::Ethernet2Slice::from_slice_without_fcs(frame)
-        .unwrap_or_else(|e| panic!("{what}: {e:?}"));
-    match eth.ether_type().0 {
-        0x0800 => check_ipv4(what, eth.payload_slice()),
-        0x0806 => {}
-        t => panic!("{what}: unexpected ethertype {t:#06x}"),
-    }
-}
-
 #[test]
 fn every_captured_frame_parses_with_valid_checksums() {
     for name in shipped() {
-        let r = run(&name);
-        let w = &r.built.world;
-        for c in &w.trace.packets {
-            let iface = &w.trace.ifaces[c.iface];
-            let what = format!("{name} {}", iface.name);
-            match iface.link_type {
-                LinkType::Ethernet => check_ethernet(&what, &c.data),
-                LinkType::Raw => check_ipv4(&what, &c.data),
-            }
-        }
+        check_all_frames(&name, &run(&name));
     }
 }
 

@@ -97,3 +97,75 @@ pub fn tool_available(tool: &str) -> bool {
     }
     ok
 }
+
+/// Checks an IPv4 packet's header and ICMP/UDP checksums, descending into IPIP and VXLAN.
+pub fn check_ipv4(what: &str, bytes: &[u8]) {
+    let ip = etherparse::Ipv4Slice::from_slice(bytes).unwrap_or_else(|e| panic!("{what}: {e:?}"));
+    let h = ip.header().to_header();
+    assert_eq!(
+        h.header_checksum,
+        h.calc_header_checksum(),
+        "{what}: IP checksum"
+    );
+    let payload = ip.payload().payload;
+    if ip.payload().fragmented {
+        return;
+    }
+    match ip.payload().ip_number.0 {
+        1 => {
+            assert_eq!(sim::wire::checksum(payload), 0, "{what}: ICMP checksum");
+            // An error quotes a packet: its header checksum must hold too (NAT rewrites it).
+            if matches!(payload.first(), Some(3 | 11 | 12)) && payload.len() >= 28 {
+                let q = &payload[8..];
+                let ihl = usize::from(q[0] & 0x0f) * 4;
+                if q.len() >= ihl {
+                    assert_eq!(
+                        sim::wire::checksum(&q[..ihl]),
+                        0,
+                        "{what}: quoted IPv4 header checksum"
+                    );
+                }
+            }
+        }
+        4 => check_ipv4(what, payload),
+        17 => {
+            let (src, dst) = (h.source.into(), h.destination.into());
+            let u = sim::wire::udp::UdpRepr::parse(src, dst, payload)
+                .unwrap_or_else(|e| panic!("{what}: UDP {e:?}"));
+            assert_ne!(
+                u.checksum, 0,
+                "{what}: VXLAN sends a UDP checksum by default"
+            );
+            if matches!(u.dst_port, 4789 | 8472) {
+                let body = &payload[8..usize::from(u.len)];
+                sim::wire::vxlan::parse(body).unwrap_or_else(|e| panic!("{what}: VXLAN {e:?}"));
+                check_ethernet(what, &body[8..]);
+            }
+        }
+        p => panic!("{what}: unexpected protocol {p}"),
+    }
+}
+
+pub fn check_ethernet(what: &str, frame: &[u8]) {
+    let eth = etherparse::Ethernet2Slice::from_slice_without_fcs(frame)
+        .unwrap_or_else(|e| panic!("{what}: {e:?}"));
+    match eth.ether_type().0 {
+        0x0800 => check_ipv4(what, eth.payload_slice()),
+        0x0806 => {}
+        t => panic!("{what}: unexpected ethertype {t:#06x}"),
+    }
+}
+
+/// Every frame a run captured parses, with valid checksums at every layer (through IPIP and
+/// VXLAN, and the headers quoted in ICMP errors).
+pub fn check_all_frames(name: &str, r: &RunResult) {
+    let w = &r.built.world;
+    for c in &w.trace.packets {
+        let iface = &w.trace.ifaces[c.iface];
+        let what = format!("{name} {}", iface.name);
+        match iface.link_type {
+            sim::trace::LinkType::Ethernet => check_ethernet(&what, &c.data),
+            sim::trace::LinkType::Raw => check_ipv4(&what, &c.data),
+        }
+    }
+}
