@@ -183,11 +183,14 @@ enum Pairs {
 }
 
 /// What the kernel does with a ping: every request answered with `ttl`, or each one lost at
-/// `dies.0` (`netns/dev`) with reason `dies.1` (then `ttl` means nothing).
+/// `dies.0` (`netns/dev`) with reason `dies.1` (then `ttl` means nothing). With `frag_needed`
+/// (`mtu`, `from`), a request may instead get "Frag needed and DF set (mtu = `mtu`)" from
+/// `from`, until the sender has learnt that path MTU.
 #[derive(Clone, Debug, PartialEq, Eq)]
 struct Kernel {
     ttl: u8,
     dies: Option<(String, &'static str)>,
+    frag_needed: Option<(u32, String)>,
 }
 
 impl Cluster {
@@ -222,6 +225,21 @@ impl Cluster {
         }
     }
 
+    /// Node `i`'s NIC address.
+    fn node_ip(&self, i: usize) -> String {
+        format!("10.{}.0.{}", 10 + self.nodes[i].subnet, 10 + i)
+    }
+
+    /// Calico's `veth_mtu` (and the pods' MTU): the NIC's 1500 less the encapsulation's
+    /// overhead, in every mode that may encapsulate.
+    fn pod_mtu(&self) -> u32 {
+        match self.mode {
+            Mode::Bgp => 1500,
+            Mode::Ipip | Mode::IpipCrossSubnet => 1480,
+            Mode::Vxlan | Mode::VxlanCrossSubnet => 1450,
+        }
+    }
+
     fn router_nic(&self, i: usize) -> String {
         format!("router/eth{}", self.nodes[i].subnet)
     }
@@ -233,8 +251,18 @@ impl Cluster {
     /// natively, but only the outer header of a tunnelled packet, so the inner TTL is kept.
     /// Replies to a node's or pod's address from another node go through the tunnel exactly
     /// when the requests' addresses are pool addresses and the mode tunnels between the two.
-    fn kernel(&self, a: Ep, b: Ep) -> Kernel {
-        let ok = |ttl| Kernel { ttl, dies: None };
+    ///
+    /// MTU: a datagram (`size` + 28 bytes) from a node to a pod on another node, sent natively
+    /// through the 1500-byte NIC with DF, is too big for the pod's veth when it is over the
+    /// pod MTU: that node answers "fragmentation needed" (R3.1 step 3) and the sender, having
+    /// learnt the path MTU, fragments the next requests. Everything else fits, or is too big
+    /// at its sender's own device and so is sent without DF and fragmented there.
+    fn kernel(&self, a: Ep, b: Ep, size: usize) -> Kernel {
+        let ok = |ttl| Kernel {
+            ttl,
+            dies: None,
+            frag_needed: None,
+        };
         let (i, j) = (a.node(), b.node());
         if a == b {
             return ok(64); // over lo
@@ -250,6 +278,7 @@ impl Cluster {
         let router_drops = |at: String| Kernel {
             ttl: 0,
             dies: Some((at, "IP_INNOROUTES")),
+            frag_needed: None,
         };
         let bgp_split = self.mode == Mode::Bgp && !same;
         match (a, b) {
@@ -260,7 +289,15 @@ impl Cluster {
             (Ep::Node(_), Ep::Pod(..)) if bgp_split => router_drops(self.router_nic(i)),
             // The node's source is its tunnel address when it tunnels (R2.3), so the reply
             // is tunnelled back; on one subnet it is native. Only b's node forwards it.
-            (Ep::Node(_), Ep::Pod(..)) => ok(63),
+            (Ep::Node(_), Ep::Pod(..)) => {
+                let len = size as u32 + 28;
+                let too_big = !self.encap(i, j) && len > self.pod_mtu() && len <= 1500;
+                Kernel {
+                    ttl: 63,
+                    dies: None,
+                    frag_needed: too_big.then(|| (self.pod_mtu(), self.node_ip(j))),
+                }
+            }
             // natOutgoing: felix's MASQUERADE gives the request node i's address; the reply
             // comes back natively to it (through the router across subnets), node i's
             // conntrack de-NATs it, and rp_filter sees node j's address on eth0: allowed.
@@ -271,6 +308,7 @@ impl Cluster {
             (Ep::Pod(..), Ep::Node(_)) if !same && self.router_rp_filter != 0 => Kernel {
                 ttl: 0,
                 dies: Some((self.router_nic(i), "IP_RPFILTER")),
+                frag_needed: None,
             },
             // Without, it reaches node j, but in BGP mode the reply to the pod dies at the
             // router.
@@ -292,7 +330,11 @@ impl Cluster {
                 } else {
                     None
                 };
-                Kernel { ttl: 63, dies }
+                Kernel {
+                    ttl: 63,
+                    dies,
+                    frag_needed: None,
+                }
             }
             // Native on one subnet: node j's route back to the pod is via eth0.
             (Ep::Pod(..), Ep::Node(_)) => ok(63),
@@ -433,10 +475,11 @@ fn mode() -> impl Strategy<Value = Mode> {
     ]
 }
 
-/// Ping sizes: mostly the default 56, sometimes anything up to 3000 bytes (fragmented).
+/// Ping sizes: mostly the default 56, sometimes anything up to 3000 bytes (fragmented), or
+/// near the MTUs (datagrams of 1408 to 1508 bytes).
 fn ping_size(big: bool) -> BoxedStrategy<usize> {
     if big {
-        prop_oneof![3 => Just(56usize), 1 => 0..3000usize].boxed()
+        prop_oneof![3 => Just(56usize), 1 => 0..3000usize, 1 => 1380..1480usize].boxed()
     } else {
         Just(56usize).boxed()
     }
@@ -475,8 +518,8 @@ fn cluster(
     let ping = (
         any::<Index>(),
         any::<Index>(),
-        0..4000u64,
-        1..=2u16,
+        0..120_000u64,
+        1..=4u16,
         ping_size(big),
     );
     (
@@ -584,11 +627,24 @@ fn check_reachability(
     check: impl Fn(&PingGen) -> bool,
 ) -> Result<(), TestCaseError> {
     let w = &r.built.world;
+    // When each sender learnt a path MTU: the first "fragmentation needed" for a destination
+    // comes back within milliseconds of its request; any request a second later must fit.
+    let mut learnt: std::collections::BTreeMap<(String, String), u64> = Default::default();
+    for (g, p) in c.pings.iter().zip(&w.pings) {
+        for e in p.errors.iter().filter(|e| (e.icmp_type, e.code) == (3, 4)) {
+            if let Some(&(_, at)) = p.sent.iter().find(|(s, _)| *s == e.seq) {
+                let t = learnt
+                    .entry((g.from.name(), g.to.name()))
+                    .or_insert(u64::MAX);
+                *t = (*t).min(at.as_ns());
+            }
+        }
+    }
     for (g, p) in c.pings.iter().zip(&w.pings) {
         if !check(g) {
             continue;
         }
-        let k = c.kernel(g.from, g.to);
+        let k = c.kernel(g.from, g.to, g.size);
         let what = format!(
             "ping {} -> {} ({} at {} ms)",
             g.from.name(),
@@ -598,14 +654,40 @@ fn check_reachability(
         );
         let seen = format!("{}\n  drops: {:?}", p.lines.join("\n  "), drops_of(r, p));
         match &k.dies {
-            None => prop_assert!(
-                p.replies.len() == usize::from(g.count),
-                "{}",
-                replay(
-                    &format!("{what}: the kernel answers every request; sim:\n  {seen}"),
-                    ron
-                )
-            ),
+            None => {
+                let learnt_at = learnt
+                    .get(&(g.from.name(), g.to.name()))
+                    .copied()
+                    .unwrap_or(u64::MAX);
+                for &(seq, sent) in &p.sent {
+                    if p.replies.iter().any(|x| x.seq == seq) {
+                        continue;
+                    }
+                    let frag_needed = k.frag_needed.as_ref().is_some_and(|(mtu, from)| {
+                        let line = format!(
+                            "From {from} icmp_seq={seq} Frag needed and DF set (mtu = {mtu})"
+                        );
+                        p.lines.contains(&line)
+                            && sent.as_ns() < learnt_at.saturating_add(1_000_000_000)
+                    });
+                    prop_assert!(
+                        frag_needed,
+                        "{}",
+                        replay(
+                            &format!(
+                                "{what}: the kernel answers request {seq}{}; sim:\n  {seen}",
+                                match &k.frag_needed {
+                                    Some((mtu, from)) => format!(
+                                        " (or, until the path MTU is learnt, {from} says frag needed, mtu {mtu})"
+                                    ),
+                                    None => String::new(),
+                                }
+                            ),
+                            ron
+                        )
+                    );
+                }
+            }
             Some((at, why)) => {
                 prop_assert!(
                     p.replies.is_empty(),
@@ -639,13 +721,13 @@ proptest! {
     /// exactly when both nodes share a subnet.
     #[test]
     fn pod_to_pod_reachable_with_tunnels_and_in_bgp_only_within_a_subnet(
-        c in cluster(Pairs::PodToPod, 1, false, 0)
+        c in cluster(Pairs::PodToPod, 1, true, 0)
     ) {
         let (ron, r) = run_or_fail!(c);
         for g in &c.pings {
             let (i, j) = (g.from.node(), g.to.node());
             let expected = c.mode != Mode::Bgp || c.same_subnet(i, j);
-            prop_assert_eq!(c.kernel(g.from, g.to).dies.is_none(), expected);
+            prop_assert_eq!(c.kernel(g.from, g.to, g.size).dies.is_none(), expected);
         }
         check_reachability(&c, &ron, &r, |_| true)?;
     }
@@ -660,7 +742,7 @@ proptest! {
     /// across subnets the reply dies at the router unless natOutgoing.
     #[test]
     fn pod_to_remote_node_obeys_rp_filter_on_the_asymmetric_path(
-        c in cluster(Pairs::PodToRemoteNode, 2, false, 0)
+        c in cluster(Pairs::PodToRemoteNode, 2, true, 0)
     ) {
         let (ron, r) = run_or_fail!(c);
         check_reachability(&c, &ron, &r, |_| true)?;
@@ -672,7 +754,7 @@ proptest! {
     /// Every other pair (node to pod, node to node, pod to its own node, to itself) behaves as
     /// the kernel model says.
     #[test]
-    fn every_pair_reachable_as_the_kernel_routes_it(c in cluster(Pairs::Any, 1, false, 0)) {
+    fn every_pair_reachable_as_the_kernel_routes_it(c in cluster(Pairs::Any, 1, true, 0)) {
         let (ron, r) = run_or_fail!(c);
         check_reachability(&c, &ron, &r, |_| true)?;
     }
@@ -687,7 +769,7 @@ proptest! {
     fn reply_ttl_is_64_minus_forwarding_hops(c in cluster(Pairs::Any, 1, true, 0)) {
         let (ron, r) = run_or_fail!(c);
         for (g, p) in c.pings.iter().zip(&r.built.world.pings) {
-            let k = c.kernel(g.from, g.to);
+            let k = c.kernel(g.from, g.to, g.size);
             if k.dies.is_some() {
                 continue; // no reply to weigh (the reachability properties check there is none)
             }
@@ -1210,6 +1292,95 @@ fn inject(
         done.push((dev, bytes));
     }
     done
+}
+
+/// ICMP echo from `src` to `dst` with `id`, TTL `ttl`, as an IPv4 packet.
+fn echo_request(src: [u8; 4], dst: [u8; 4], id: u16, ttl: u8) -> Vec<u8> {
+    let icmp = sim::wire::icmp::emit_echo(sim::wire::icmp::ECHO_REQUEST, id, 1, &[0x42; 56]);
+    sim::wire::ipv4::Ipv4Build {
+        tos: 0,
+        id: 1,
+        df: true,
+        ttl,
+        proto: sim::wire::ipv4::PROTO_ICMP,
+        src: src.into(),
+        dst: dst.into(),
+    }
+    .packet(&icmp)
+}
+
+/// The frames `netns/dev` captured after `from_s` seconds, as (direction, bytes).
+fn captured_after(
+    r: &RunResult,
+    iface: &str,
+    from_s: u64,
+) -> Vec<(sim::trace::Direction, Vec<u8>)> {
+    let w = &r.built.world;
+    let i = w.trace.ifaces.iter().position(|c| c.name == iface).unwrap();
+    w.trace
+        .packets
+        .iter()
+        .filter(|p| p.iface == i && p.ts.as_ns() >= from_s * 1_000_000_000)
+        .map(|p| (p.dir, p.data.clone()))
+        .collect()
+}
+
+#[test]
+fn a_frame_injected_on_a_nic_is_received_from_its_wire() {
+    // L2: node2's echo request to node1, written onto node1/eth0 at t=30 s as if node2 had
+    // sent it: node1 captures it inbound and answers it out of eth0.
+    let text = std::fs::read_to_string(common::scenario_path("pod_to_remote_eth")).unwrap();
+    let s = sim::scenario::parse("x.ron", &text).unwrap();
+    let mut b = sim::scenario::build("x.ron", &text, &s).unwrap();
+    let eth0 = sim::scenario::resolve_dev(&b.world, "node1/eth0").unwrap();
+    let frame = sim::wire::ethernet::EthRepr {
+        dst: [0x52, 0x54, 0, 0, 0x55, 0x05],
+        src: [0x52, 0x54, 0, 0, 0x55, 0x06],
+        ethertype: sim::wire::ethernet::ETHERTYPE_IPV4,
+    }
+    .frame(&echo_request([10, 211, 55, 6], [10, 211, 55, 5], 777, 64));
+    let at = sim::time::Instant::ZERO + sim::time::Duration::from_secs(30);
+    b.world.inject_rx(eth0, frame.clone(), at).unwrap();
+    let r = run_built(b).unwrap();
+    let seen = captured_after(&r, "node1/eth0", 30);
+    assert_eq!(seen.first(), Some(&(sim::trace::Direction::In, frame)));
+    let reply = seen
+        .iter()
+        .find(|(d, f)| *d == sim::trace::Direction::Out && f.len() > 42 && f[34] == 0)
+        .expect("an echo reply out of node1/eth0");
+    assert_eq!(&reply.1[30..34], &[10, 211, 55, 6]);
+    assert_eq!(u16::from_be_bytes([reply.1[38], reply.1[39]]), 777);
+    assert!(check_conservation(&r).is_ok());
+}
+
+#[test]
+fn an_ip_packet_injected_on_tunl0_is_received_as_if_decapsulated() {
+    // L2: pod21's echo request to pod11 put on node1's tunl0 (no link-layer header): node1
+    // forwards it to pod11 (ttl 64 -> 63), whose reply goes back through the tunnel.
+    let text = std::fs::read_to_string(common::scenario_path("pod_to_remote_eth")).unwrap();
+    let s = sim::scenario::parse("x.ron", &text).unwrap();
+    let mut b = sim::scenario::build("x.ron", &text, &s).unwrap();
+    let tunl0 = sim::scenario::resolve_dev(&b.world, "node1/tunl0").unwrap();
+    let packet = echo_request([10, 42, 2, 11], [10, 42, 1, 11], 778, 64);
+    let at = sim::time::Instant::ZERO + sim::time::Duration::from_secs(30);
+    b.world.inject_rx(tunl0, packet.clone(), at).unwrap();
+    let r = run_built(b).unwrap();
+    assert_eq!(
+        captured_after(&r, "node1/tunl0", 30).first(),
+        Some(&(sim::trace::Direction::In, packet))
+    );
+    let at_pod = captured_after(&r, "pod11/eth0", 30);
+    let request = at_pod
+        .iter()
+        .find(|(d, f)| *d == sim::trace::Direction::In && f.len() > 42 && f[34] == 8)
+        .expect("the request reaches pod11");
+    assert_eq!(request.1[22], 63, "node1 forwarded it");
+    let replies_tunnelled = captured_after(&r, "node1/tunl0", 30)
+        .iter()
+        .filter(|(d, f)| *d == sim::trace::Direction::Out && f.len() > 20 && f[20] == 0)
+        .count();
+    assert_eq!(replies_tunnelled, 1);
+    assert!(check_conservation(&r).is_ok());
 }
 
 proptest! {
