@@ -984,22 +984,11 @@ proptest! {
 // Robustness: random and mutated frames injected into running scenarios
 // ---------------------------------------------------------------------------------------------
 
-/// Shipped scenarios to inject into: Calico IPIP (L2) and VXLAN, a router, natOutgoing (the
-/// nat table and conntrack), a pod with proxy ARP, flannel's bridge and VXLAN.
-const INJECT_INTO: [&str; 7] = [
-    "pod_to_remote_eth",
-    "calico_vxlan",
-    "ipip_cross_subnet",
-    "calico_natoutgoing",
-    "calico_pod_host",
-    "flannel_same_node",
-    "flannel_vxlan",
-];
-
-/// A shipped scenario's text and the frames it receives, each with the device it was
+/// A shipped scenario (any of them: Calico IPIP and VXLAN, routers, natOutgoing, proxy ARP,
+/// flannel's bridge and VXLAN) with its text and the frames it receives, each with the device it was
 /// captured on and whether that device has no link-layer header (tunl0).
 struct Sample {
-    name: &'static str,
+    name: String,
     text: String,
     frames: Vec<(usize, bool, Vec<u8>)>,
 }
@@ -1007,11 +996,11 @@ struct Sample {
 fn samples() -> &'static [Sample] {
     static SAMPLES: std::sync::OnceLock<Vec<Sample>> = std::sync::OnceLock::new();
     SAMPLES.get_or_init(|| {
-        INJECT_INTO
-            .iter()
-            .map(|&name| {
-                let text = std::fs::read_to_string(common::scenario_path(name)).unwrap();
-                let r = common::run(name);
+        common::shipped()
+            .into_iter()
+            .map(|name| {
+                let text = std::fs::read_to_string(common::scenario_path(&name)).unwrap();
+                let r = common::run(&name);
                 let w = &r.built.world;
                 // Frames as received (captured inbound), so that the device they were
                 // captured on is one that takes them.
@@ -1503,9 +1492,80 @@ const NUMBERS: [&str; 18] = [
     "-1",
 ];
 
+/// Words of the commands a scenario carries (routes, neighbours, fdb entries, sysctls,
+/// iptables, ipset and changes), for strings made of random words.
+const WORDS: [&str; 64] = [
+    "ip",
+    "route",
+    "r",
+    "add",
+    "a",
+    "del",
+    "replace",
+    "change",
+    "append",
+    "link",
+    "set",
+    "neigh",
+    "addr",
+    "dev",
+    "via",
+    "onlink",
+    "proto",
+    "bird",
+    "scope",
+    "link",
+    "src",
+    "metric",
+    "table",
+    "blackhole",
+    "unreachable",
+    "prohibit",
+    "throw",
+    "local",
+    "broadcast",
+    "default",
+    "up",
+    "down",
+    "mtu",
+    "address",
+    "lladdr",
+    "nud",
+    "permanent",
+    "bridge",
+    "fdb",
+    "self",
+    "master",
+    "dst",
+    "sysctl",
+    "-w",
+    "net.ipv4.conf.all.rp_filter=2",
+    "echo",
+    ">",
+    "-t",
+    "nat",
+    "-A",
+    "-N",
+    "POSTROUTING",
+    "-j",
+    "MASQUERADE",
+    "-s",
+    "!",
+    "-m",
+    "set",
+    "--match-set",
+    "create",
+    "hash:net",
+    "eth0",
+    "10.0.0.1",
+    "10.0.0.0/8",
+];
+
 /// One edit of a scenario file.
 #[derive(Clone, Debug)]
 enum Edit {
+    /// Replace the content of the n-th string literal with words of commands.
+    Words(Index, Vec<Index>),
     FlipByte(Index, u8),
     Delete(Index, usize),
     Duplicate(Index, usize),
@@ -1524,6 +1584,8 @@ fn edit() -> impl Strategy<Value = Edit> {
         1 => any::<Index>().prop_map(Edit::Truncate),
         3 => (any::<Index>(), any::<Index>()).prop_map(|(i, v)| Edit::String(i, v)),
         3 => (any::<Index>(), any::<Index>()).prop_map(|(i, v)| Edit::Number(i, v)),
+        2 => (any::<Index>(), prop::collection::vec(any::<Index>(), 0..12))
+            .prop_map(|(i, w)| Edit::Words(i, w)),
     ]
 }
 
@@ -1574,6 +1636,15 @@ fn apply_edit(t: &mut Vec<u8>, e: &Edit) {
             t.splice(i..i, piece);
         }
         Edit::Truncate(i) => t.truncate(i.index(len + 1)),
+        Edit::Words(i, words) => {
+            let s = spans(t, true);
+            if s.is_empty() {
+                return;
+            }
+            let (a, b) = *i.get(&s);
+            let with: Vec<&str> = words.iter().map(|w| *w.get(&WORDS)).collect();
+            t.splice(a..b, with.join(" ").bytes());
+        }
         Edit::String(i, v) | Edit::Number(i, v) => {
             let strings = matches!(e, Edit::String(..));
             let s = spans(t, strings);
