@@ -30,14 +30,15 @@ impl Duration {
     pub const fn from_ns(ns: u64) -> Self {
         Duration(ns)
     }
+    // Saturating: the counts come from scenario files, and no run lasts 584 years.
     pub const fn from_us(us: u64) -> Self {
-        Duration(us * 1_000)
+        Duration(us.saturating_mul(1_000))
     }
     pub const fn from_ms(ms: u64) -> Self {
-        Duration(ms * 1_000_000)
+        Duration(ms.saturating_mul(1_000_000))
     }
     pub const fn from_secs(s: u64) -> Self {
-        Duration(s * 1_000_000_000)
+        Duration(s.saturating_mul(1_000_000_000))
     }
     pub const fn as_ns(self) -> u64 {
         self.0

@@ -15,6 +15,7 @@ use crate::packet::{FlowTag, Pkt};
 use crate::time::{Duration, Instant};
 use crate::trace::{CaptureIface, CapturedPacket, Direction, DropRecord, LinkType, Place};
 use crate::wire::ethernet::{EthRepr, ETHERTYPE_ARP, ETHERTYPE_IPV4};
+use std::collections::BTreeSet;
 use std::net::Ipv4Addr;
 
 /// Something that happens at a virtual time.
@@ -98,6 +99,11 @@ pub struct Trace {
     /// copying every frame of every pair would cost more than simulating it. Captured devices
     /// stay configured, so a bridge stays promiscuous as under tcpdump.
     pub packets_off: bool,
+    /// Ids of the packets created and not yet delivered or dropped: the conservation ledger.
+    pub live: BTreeSet<u64>,
+    /// Ids that were delivered or dropped while not live (a packet ending twice): always empty
+    /// unless the simulator has a bug.
+    pub ended_twice: Vec<u64>,
 }
 
 /// The whole simulation. A clone is an independent fork at the same virtual time (`sim check`
@@ -141,6 +147,7 @@ impl World {
         let id = self.next_pkt_id;
         self.next_pkt_id += 1;
         self.trace.created += 1;
+        self.trace.live.insert(id);
         Pkt {
             id,
             tag,
@@ -151,8 +158,16 @@ impl World {
     }
 
     /// A packet's journey ends in delivery (to a socket or the stack's own handlers).
-    pub fn deliver(&mut self, _pkt: Pkt) {
+    pub fn deliver(&mut self, pkt: Pkt) {
         self.trace.delivered += 1;
+        self.end(pkt.id);
+    }
+
+    /// Takes a packet off the ledger when its journey ends.
+    fn end(&mut self, id: u64) {
+        if !self.trace.live.remove(&id) {
+            self.trace.ended_twice.push(id);
+        }
     }
 
     /// A packet's journey ends in a drop at `dev`, for `reason`.
@@ -167,6 +182,7 @@ impl World {
             !d.has_ethernet_header() || crate::wire::ipv4::Ipv4Repr::parse(&pkt.data).is_ok();
         let summary = crate::stack::summary::summarize(&pkt.data, !is_ip);
         self.trace.dropped += 1;
+        self.end(pkt.id);
         self.trace.drops.push((
             DropRecord {
                 ts: self.now(),
@@ -304,6 +320,20 @@ impl World {
         }
     }
 
+    /// Schedules `data` to arrive on `dev` at `at` as if from its wire: a whole frame on an
+    /// Ethernet device, an IP packet on tunl0 (as `ipip_rcv` hands it over). For tests and
+    /// fuzzing; the packet is created now and ends delivered or dropped like any other.
+    /// Returns its id, or None if there is no such device.
+    pub fn inject_rx(&mut self, dev: DevId, data: Vec<u8>, at: Instant) -> Option<u64> {
+        if dev >= self.devs.len() {
+            return None;
+        }
+        let pkt = self.new_pkt(None, data);
+        let id = pkt.id;
+        self.engine.schedule_at(at, Event::Rx { dev, pkt });
+        Some(id)
+    }
+
     /// A frame arrives on `dev` from its wire: capture, count, then the bridge takes it if
     /// `dev` is a port (`br_handle_frame` as rx_handler), else the stack does.
     fn dev_rx(&mut self, dev: DevId, pkt: Pkt) {
@@ -315,6 +345,10 @@ impl World {
             self.capture(dev, Direction::In, &pkt.data);
         }
         self.devs[dev].stats.rx_packets += 1;
+        if !self.devs[dev].has_ethernet_header() {
+            // tunl0 has no link-layer header: what arrives on it is an IP packet.
+            return self.ip_rcv(dev, PktType::Host, pkt);
+        }
         if let Some(br) = self.devs[dev].master {
             return self.br_handle_frame(br, dev, pkt);
         }

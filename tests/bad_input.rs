@@ -220,3 +220,44 @@ fn vni_out_of_range_is_refused() {
     let e = build_err(&l2(&L2_DEVICES.replace("id: 1,", "id: 16777216,"), ""));
     assert!(e.contains("out of range"), "{e}");
 }
+
+#[test]
+fn ping_larger_than_an_ip_datagram_is_refused_as_iputils_does() {
+    // Found by the scenario mutation property: `size: 4294967295` made the ping build a 4 GB
+    // payload. iputils refuses anything over 65535 - 20 - 8.
+    let e = build_err(&with_traffic(
+        "Ping(from: \"a\", to: \"10.0.0.2\", size: 65508)",
+    ));
+    assert!(
+        e.starts_with("bad.ron:10:47:")
+            && e.contains("packet size 65508 is too large. Maximum is 65507"),
+        "{e}"
+    );
+    let t = with_traffic("Ping(from: \"a\", to: \"10.0.0.2\", size: 65507)");
+    let s = sim::scenario::parse("ok.ron", &t).unwrap();
+    assert!(sim::scenario::build("ok.ron", &t, &s).is_ok());
+}
+
+#[test]
+fn huge_times_saturate_instead_of_overflowing() {
+    // `start_ms`, `interval_ms` and `delay_us` near u64::MAX overflowed their conversion to
+    // nanoseconds: a panic in a debug build, a wrapped (wrong) time in a release build.
+    let t = with_traffic("Ping(from: \"a\", to: \"10.0.0.2\", start_ms: 18446744073709551615, interval_ms: 18446744073709551615, count: 2)")
+        .replace("kind: Veth(peer: \"b/eth0\"),", "kind: Veth(peer: \"b/eth0\"), delay_us: 18446744073709551615,");
+    let s = sim::scenario::parse("ok.ron", &t).unwrap();
+    let b = sim::scenario::build("ok.ron", &t, &s).unwrap();
+    assert!(sim::run::run_built(b).is_ok());
+}
+
+#[test]
+fn a_cluster_of_more_pods_than_sim_allows_is_refused_before_it_is_built() {
+    // Found by the scenario mutation property: `pods_per_node: 4294967295` made the expansion
+    // allocate four billion pods before any IPAM check.
+    let t = r#"Scenario(cluster: (cni: Flannel(network: "10.244.0.0/16"), pods_per_node: 4294967295,
+        nodes: [(name: "a", ip: "10.0.0.1/24")]))"#;
+    let e = build_err(t);
+    assert!(
+        e.starts_with("bad.ron:1:") && e.contains("more than 10000 pods"),
+        "{e}"
+    );
+}

@@ -16,6 +16,9 @@ use rand::Rng;
 use std::collections::BTreeMap;
 use std::net::Ipv4Addr;
 
+/// The largest `ping -s` (65535 less the IPv4 and ICMP headers), as iputils checks it.
+const PING_SIZE_MAX: usize = 65_507;
+
 /// A built scenario: the world, ready to run.
 pub struct Built {
     pub world: World,
@@ -391,6 +394,16 @@ pub fn build(file: &str, text: &str, s: &Scenario) -> Result<Built, Error> {
         };
         if p.count == 0 {
             return Err(cx.err(&p.from, "ping: count must be at least 1".to_string()));
+        }
+        if p.size > PING_SIZE_MAX {
+            // iputils `ping4_run`: the datagram must fit 65535 bytes with its headers.
+            return Err(cx.err(
+                &format!("size: {}", p.size),
+                format!(
+                    "ping: packet size {} is too large. Maximum is {PING_SIZE_MAX}",
+                    p.size
+                ),
+            ));
         }
         if let Some(Expect::Drop { reason, at }) = &p.expect {
             if crate::drop::DropReason::from_kernel_name(reason).is_none() {

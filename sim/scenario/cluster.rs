@@ -13,6 +13,11 @@ use serde::Deserialize;
 use std::collections::BTreeSet;
 use std::net::Ipv4Addr;
 
+/// The most pods a cluster may have, listed and generated: each is a netns of its own, so
+/// this bounds what a scenario can make the builder allocate (sim-only; Kubernetes documents
+/// 150000 pods as the largest tested cluster).
+pub const PODS_MAX: u64 = 10_000;
+
 /// A Kubernetes cluster: its nodes, their pods, and the CNI.
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -300,6 +305,7 @@ pub(super) fn expand(cx: &Ctx, s: &Scenario) -> Result<Scenario, Error> {
     }
     let mut nodes = Vec::new();
     let mut names = BTreeSet::new();
+    let mut pods_total: u64 = 0;
     for n in &c.nodes {
         let (addr, len) = n
             .ip
@@ -337,6 +343,13 @@ pub(super) fn expand(cx: &Ctx, s: &Scenario) -> Result<Scenario, Error> {
                     ),
                 ));
             }
+        }
+        pods_total += n.pods.len() as u64 + u64::from(c.pods_per_node);
+        if pods_total > PODS_MAX {
+            return Err(cx.err(
+                "pods_per_node",
+                format!("cluster: more than {PODS_MAX} pods (sim's limit on a cluster's size)"),
+            ));
         }
         let mut pods = n.pods.clone();
         for i in 1..=c.pods_per_node {
