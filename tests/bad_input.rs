@@ -1,13 +1,7 @@
 //! Bad scenarios give an error naming the file, line and column and what was wrong; never a panic.
 
-fn build_err(text: &str) -> String {
-    let r = sim::scenario::parse("bad.ron", text)
-        .and_then(|s| sim::scenario::build("bad.ron", text, &s).map(|_| ()));
-    match r {
-        Ok(()) => panic!("expected an error for:\n{text}"),
-        Err(e) => e.to_string(),
-    }
-}
+mod common;
+use common::build_err;
 
 const BASE: &str = r#"Scenario(
     netns: [

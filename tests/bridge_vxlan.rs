@@ -5,18 +5,6 @@ mod common;
 use common::*;
 use sim::run::RunResult;
 
-/// Runs a shipped scenario with text replacements (each must apply).
-fn run_variant(name: &str, edits: &[(&str, &str)]) -> RunResult {
-    let mut text = std::fs::read_to_string(scenario_path(name)).unwrap();
-    for (from, to) in edits {
-        assert!(text.contains(from), "{name}: no {from:?} to replace");
-        text = text.replacen(from, to, 1);
-    }
-    let s = sim::scenario::parse("variant.ron", &text).unwrap();
-    let b = sim::scenario::build("variant.ron", &text, &s).unwrap();
-    sim::run::run_built(b).unwrap()
-}
-
 /// Every frame captured on `netns/dev`, as (time ns, bytes).
 fn frames(r: &RunResult, iface: &str) -> Vec<(u64, Vec<u8>)> {
     captured(r, iface, 0, u64::MAX)

@@ -1,9 +1,9 @@
 //! ICMP errors where Linux sends them, with Linux's rate limits (R1.6, R3.6, R5.3).
 
+mod common;
+
 fn run_text(text: &str) -> sim::run::RunResult {
-    let s = sim::scenario::parse("t.ron", text).unwrap();
-    let b = sim::scenario::build("t.ron", text, &s).unwrap();
-    sim::run::run_built(b).unwrap()
+    common::run_text("t", text)
 }
 
 const LAB: &str = r#"Scenario(

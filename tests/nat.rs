@@ -10,15 +10,8 @@ use sim::run::RunResult;
 const SEC: u64 = 1_000_000_000;
 
 /// Runs a shipped scenario with text replacements (each must apply), and checks its frames.
-fn run_variant(name: &str, edits: &[(&str, &str)]) -> RunResult {
-    let mut text = std::fs::read_to_string(scenario_path(name)).unwrap();
-    for (from, to) in edits {
-        assert!(text.contains(from), "{name}: no {from:?} to replace");
-        text = text.replacen(from, to, 1);
-    }
-    let s = sim::scenario::parse("variant.ron", &text).unwrap();
-    let b = sim::scenario::build("variant.ron", &text, &s).unwrap();
-    let r = sim::run::run_built(b).unwrap();
+fn run_checked(name: &str, edits: &[(&str, &str)]) -> RunResult {
+    let r = run_variant(name, edits);
     check_all_frames(name, &r);
     r
 }
@@ -99,7 +92,7 @@ const RANDOM_FULLY: (&str, &str) = ("-j MASQUERADE\")", "-j MASQUERADE --random-
 
 #[test]
 fn random_fully_draws_the_echo_id_from_the_seed_and_the_pod_gets_its_own_back() {
-    let r = run_variant("pod_to_remote_eth", &[RANDOM_FULLY]);
+    let r = run_checked("pod_to_remote_eth", &[RANDOM_FULLY]);
     let p = ping(&r, "pod11", "10.211.55.6", 61000);
     assert_eq!(ttls(p), [63, 63, 63]);
     let node2 = icmp_on(&r, "node2/eth0", 61 * SEC, 64 * SEC);
@@ -113,12 +106,12 @@ fn random_fully_draws_the_echo_id_from_the_seed_and_the_pod_gets_its_own_back() 
     let pod = icmp_on(&r, "pod11/eth0", 61 * SEC, 64 * SEC);
     assert!(pod.iter().all(|m| m.3 == p.spec.id));
     // The draw comes from the scenario's seed: the same seed draws it again, another does not.
-    let again = run_variant("pod_to_remote_eth", &[RANDOM_FULLY]);
+    let again = run_checked("pod_to_remote_eth", &[RANDOM_FULLY]);
     assert_eq!(
         icmp_on(&again, "node2/eth0", 61 * SEC, 64 * SEC)[0].3,
         wire[0]
     );
-    let other = run_variant(
+    let other = run_checked(
         "pod_to_remote_eth",
         &[RANDOM_FULLY, ("seed: 1,", "seed: 7,")],
     );
@@ -140,7 +133,7 @@ fn an_icmp_error_from_a_router_reaches_the_pod_translated() {
     // unreachable. node1 finds the connection from the quoted packet and rewrites the error
     // back: outer destination, quoted source, quoted id and both checksums.
     let ping_line = r#"        Ping(from: "pod11", to: "10.211.55.6", count: 3, start_ms: 61000, expect: Reply(ttl: 63)),"#;
-    let r = run_variant(
+    let r = run_checked(
         "pod_to_remote_eth",
         &[
             ROUTER,
@@ -228,7 +221,7 @@ const FELIX_SAVE: &str = r#"-P PREROUTING ACCEPT
 "#;
 
 fn with_felix() -> RunResult {
-    run_variant(
+    run_checked(
         "pod_to_remote_eth",
         &[
             (
@@ -287,7 +280,7 @@ fn a_flow_that_did_not_match_at_its_first_packet_is_never_natted() {
     // rule added 2 s into it changes nothing for it: every request still leaves as 10.42.1.11
     // and dies at node2's rp_filter. A new connection after the old one timed out (30 s idle)
     // is masqueraded.
-    let r = run_variant(
+    let r = run_checked(
         "pod_to_remote_eth",
         &[
             (
@@ -391,7 +384,7 @@ const FLANNEL_SAVE: &str = r#"-P PREROUTING ACCEPT
 fn flannels_rules_masquerade_only_traffic_leaving_the_cluster() {
     // R10.8: pod-to-pod RETURNs; pod to a node address is masqueraded (--random-fully); the
     // host's own traffic to a remote pod leaves from flannel.1's cluster address, unNATed.
-    let r = run_variant(
+    let r = run_checked(
         "flannel_vxlan",
         &[
             (
@@ -461,7 +454,7 @@ fn masquerading_vxlan_outer_packets_rewrites_the_udp_port_and_checksum() {
     // A MASQUERADE --random-fully for UDP on node1 catches the VXLAN outer packets: the source
     // address stays (it is eth0's), the source port is redrawn in 1024-65535 with the UDP
     // checksum updated, and node2's VXLAN socket, which ignores source ports, still decaps.
-    let r = run_variant(
+    let r = run_checked(
         "calico_vxlan",
         &[(
             r#"fdb: ["66:00:00:00:00:02 dev vxlan.calico dst 10.211.55.6 self permanent"],"#,
@@ -494,15 +487,6 @@ fn masquerading_vxlan_outer_packets_rewrites_the_udp_port_and_checksum() {
 
 // ---------------------------------------------------------------------------------------------
 // Bad lines.
-
-fn build_err(text: &str) -> String {
-    let r = sim::scenario::parse("bad.ron", text)
-        .and_then(|s| sim::scenario::build("bad.ron", text, &s).map(|_| ()));
-    match r {
-        Ok(()) => panic!("expected an error for:\n{text}"),
-        Err(e) => e.to_string(),
-    }
-}
 
 const BASE: &str = r#"Scenario(
     netns: [
@@ -658,7 +642,7 @@ fn masquerade_out_of_tunl0_rewrites_the_inner_packet_and_not_the_outer() {
     // address for the gateway, 10.42.1.0), then again for the outer IPIP packet on eth0,
     // which this rule does not match. The reply comes back inside IPIP, is decapsulated onto
     // tunl0 and de-NATed there before routing sends it to pod11.
-    let r = run_variant(
+    let r = run_checked(
         "pod_to_remote_eth",
         &[(
             "            routes: [\n                \"default via 10.211.55.1 dev eth0\",\n                \"blackhole 10.42.1.0/24 proto bird\",",

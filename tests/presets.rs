@@ -5,7 +5,7 @@
 
 mod common;
 use common::*;
-use sim::run::{run_built, RunResult};
+use sim::run::RunResult;
 use std::collections::BTreeSet;
 
 /// The shipped scenarios that use a `cluster` section.
@@ -23,14 +23,6 @@ fn expand_text(path: &str, text: &str) -> Result<String, String> {
     let s = sim::scenario::parse(path, text).map_err(|e| e.to_string())?;
     let e = sim::scenario::expand(path, text, &s).map_err(|e| e.to_string())?;
     Ok(sim::scenario::emit::to_ron(&e))
-}
-
-fn run_text(name: &str, text: &str) -> RunResult {
-    let path = format!("{name}.ron");
-    let mut s = sim::scenario::parse(&path, text).unwrap_or_else(|e| panic!("{e}"));
-    s.name = Some(name.to_string());
-    let b = sim::scenario::build(&path, text, &s).unwrap_or_else(|e| panic!("{e}"));
-    run_built(b).unwrap_or_else(|e| panic!("{e}"))
 }
 
 #[test]

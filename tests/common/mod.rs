@@ -169,3 +169,32 @@ pub fn check_all_frames(name: &str, r: &RunResult) {
         }
     }
 }
+
+/// Runs scenario text as if it were the file `NAME.ron`; panics with the error otherwise.
+pub fn run_text(name: &str, text: &str) -> RunResult {
+    let path = format!("{name}.ron");
+    let mut s = sim::scenario::parse(&path, text).unwrap_or_else(|e| panic!("{e}"));
+    s.name = Some(name.to_string());
+    let b = sim::scenario::build(&path, text, &s).unwrap_or_else(|e| panic!("{e}"));
+    sim::run::run_built(b).unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// Runs a shipped scenario with text replacements (each must apply).
+pub fn run_variant(name: &str, edits: &[(&str, &str)]) -> RunResult {
+    let mut text = std::fs::read_to_string(scenario_path(name)).unwrap();
+    for (from, to) in edits {
+        assert!(text.contains(from), "{name}: no {from:?} to replace");
+        text = text.replacen(from, to, 1);
+    }
+    run_text("variant", &text)
+}
+
+/// The error that loading and building `bad.ron` with this text gives; panics if there is none.
+pub fn build_err(text: &str) -> String {
+    let r = sim::scenario::parse("bad.ron", text)
+        .and_then(|s| sim::scenario::build("bad.ron", text, &s).map(|_| ()));
+    match r {
+        Ok(()) => panic!("expected an error for:\n{text}"),
+        Err(e) => e.to_string(),
+    }
+}
