@@ -55,6 +55,19 @@ enum Cmd {
         #[arg(long, short)]
         jobs: Option<usize>,
     },
+    /// Generate a scenario: `sim gen pods` prints the all-pairs UDP echo workload of the ns-3
+    /// comparison (bench/ns3/WORKLOAD.md) as RON.
+    Gen {
+        #[command(subcommand)]
+        what: GenCmd,
+    },
+    /// Measure the ns-3 comparison workload: `sim bench pods` prints one RESULT line (set-up
+    /// and event-loop seconds, delivered datagrams, peak RSS) and fails unless exactly 2R
+    /// datagrams were delivered.
+    Bench {
+        #[command(subcommand)]
+        what: GenCmd,
+    },
     /// Print the low-level scenario a `cluster` preset expands to (hosts, pods, devices,
     /// addresses, routes, neighbours, FDB, sysctls, NAT rules), as RON that `sim run` loads.
     Expand { file: PathBuf },
@@ -73,6 +86,64 @@ enum Cmd {
     },
 }
 
+#[derive(Subcommand)]
+enum GenCmd {
+    /// N nodes on one segment, P Calico pods each, K UDP echo requests per ordered pod pair.
+    Pods(PodsArgs),
+}
+
+#[derive(clap::Args)]
+struct PodsArgs {
+    /// N: nodes.
+    #[arg(long, default_value_t = 4)]
+    nodes: u32,
+    /// P: pods per node.
+    #[arg(long, default_value_t = 8)]
+    pods: u32,
+    /// K: requests per ordered pod pair.
+    #[arg(long, default_value_t = 10)]
+    k: u32,
+    /// UDP payload bytes.
+    #[arg(long, default_value_t = 56)]
+    payload: usize,
+    /// Virtual time between two consecutive requests of the global schedule.
+    #[arg(long, default_value_t = 20_000)]
+    gap_ns: u64,
+    /// Cross-node encapsulation: none (the ns-3 workload), ipip or vxlan (heavier variants).
+    #[arg(long, value_enum, default_value_t = EncapArg::None)]
+    encap: EncapArg,
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum EncapArg {
+    None,
+    Ipip,
+    Vxlan,
+}
+
+impl PodsArgs {
+    fn workload(&self) -> Result<sim::scenario::gen::PodsWorkload, String> {
+        use sim::scenario::gen::{Encap, PodsWorkload};
+        let w = PodsWorkload {
+            nodes: self.nodes,
+            pods: self.pods,
+            k: self.k,
+            payload: self.payload,
+            gap_ns: self.gap_ns,
+            encap: match self.encap {
+                EncapArg::None => Encap::None,
+                EncapArg::Ipip => Encap::Ipip,
+                EncapArg::Vxlan => Encap::Vxlan,
+            },
+            seed: self.seed,
+        };
+        w.check()?;
+        Ok(w)
+    }
+}
+
 /// `sim check --format`.
 #[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
 enum Format {
@@ -81,8 +152,51 @@ enum Format {
 }
 
 fn main() -> ExitCode {
+    let started = std::time::Instant::now();
     let cli = Cli::parse();
     match cli.cmd {
+        Cmd::Gen {
+            what: GenCmd::Pods(a),
+        } => match a.workload() {
+            Ok(w) => {
+                print!("{}", w.to_ron());
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("sim: gen pods: {e}");
+                ExitCode::from(2)
+            }
+        },
+        Cmd::Bench {
+            what: GenCmd::Pods(a),
+        } => {
+            let w = match a.workload() {
+                Ok(w) => w,
+                Err(e) => {
+                    eprintln!("sim: bench pods: {e}");
+                    return ExitCode::from(2);
+                }
+            };
+            match sim::bench::run_pods(&w, started) {
+                Ok(r) => {
+                    println!("{}", r.line());
+                    if r.delivered == 2 * w.requests() {
+                        ExitCode::SUCCESS
+                    } else {
+                        eprintln!(
+                            "sim: bench pods: {} datagrams delivered, expected exactly {}",
+                            r.delivered,
+                            2 * w.requests()
+                        );
+                        ExitCode::from(1)
+                    }
+                }
+                Err(e) => {
+                    eprintln!("sim: {e}");
+                    ExitCode::from(2)
+                }
+            }
+        }
         Cmd::Check {
             file,
             from,

@@ -57,6 +57,7 @@ pub fn report(r: &RunResult) -> String {
             let _ = writeln!(out, "{l}");
         }
     }
+    udp_report(w, &mut out);
     if !w.trace.log.is_empty() {
         let _ = writeln!(out, "\nchanges:");
         for l in &w.trace.log {
@@ -110,6 +111,61 @@ pub fn report(r: &RunResult) -> String {
         }
     }
     out
+}
+
+/// UDP applications: each client's counts when there are few, and the totals.
+fn udp_report(w: &crate::world::World, out: &mut String) {
+    use crate::app::udp_echo::UdpApp;
+    if w.udp_apps.is_empty() {
+        return;
+    }
+    let clients: Vec<_> = w
+        .udp_apps
+        .iter()
+        .filter_map(|a| match a {
+            UdpApp::Client(c) => Some(c),
+            UdpApp::EchoServer(_) => None,
+        })
+        .collect();
+    let servers = w.udp_apps.len() - clients.len();
+    let _ = writeln!(out, "\nudp:");
+    if clients.len() <= 16 {
+        for c in &clients {
+            let dst = match c.spec.dsts.as_slice() {
+                [one] => one.to_string(),
+                many => format!("{} destinations", many.len()),
+            };
+            let _ = writeln!(
+                out,
+                "  [{}] {}:{} -> {dst}:{}: {} sent, {} replies{}",
+                c.spec.start,
+                w.ns[c.spec.ns].name,
+                c.sport,
+                c.spec.port,
+                c.sent,
+                c.replies,
+                match c.send_errors {
+                    0 => String::new(),
+                    n => format!(", {n} send errors"),
+                }
+            );
+        }
+    }
+    let t = w.udp_totals();
+    let _ = writeln!(
+        out,
+        "  {} clients sent {} requests, {} echo servers read {}, clients read {} replies: {} datagrams delivered to sockets{}",
+        clients.len(),
+        t.requests,
+        servers,
+        t.echoed,
+        t.replies,
+        t.delivered(),
+        match t.send_errors {
+            0 => String::new(),
+            n => format!(", {n} send errors"),
+        }
+    );
 }
 
 fn fmt_secs(ns: u64) -> String {

@@ -29,6 +29,8 @@ pub enum Event {
     ProxyReply { dev: DevId, pkt: Pkt },
     /// A ping sends its next echo request.
     PingSend { app: usize },
+    /// A UDP client sends its next request.
+    UdpSend { app: usize },
     /// A ping has waited long enough after its last request and prints its summary.
     PingFinish { app: usize },
     /// A scheduled configuration change is applied.
@@ -117,6 +119,7 @@ pub struct World {
     pub bridges: Vec<Bridge>,
     pub vxlans: Vec<Vxlan>,
     pub pings: Vec<Ping>,
+    pub udp_apps: Vec<crate::app::udp_echo::UdpApp>,
     pub changes: Vec<Change>,
     pub trace: Trace,
     next_pkt_id: u64,
@@ -132,6 +135,7 @@ impl World {
             bridges: Vec::new(),
             vxlans: Vec::new(),
             pings: Vec::new(),
+            udp_apps: Vec::new(),
             changes: Vec::new(),
             trace: Trace::default(),
             next_pkt_id: 1,
@@ -408,6 +412,7 @@ impl World {
             Event::ProxyReply { dev, pkt } => self.dev_xmit(dev, pkt),
             Event::PingSend { app } => self.ping_send(app),
             Event::PingFinish { app } => self.ping_finish(app),
+            Event::UdpSend { app } => self.udp_client_send(app),
             Event::Change { idx } => self.apply_change(idx),
             Event::FragTimer { ns, key } => self.ip_expire(ns, key),
             Event::CtFragTimer { ns, key } => self.nf_defrag_expire(ns, key),

@@ -59,6 +59,9 @@ pub struct Netns {
     pub pmtu: BTreeMap<Ipv4Addr, (u32, Instant)>,
     /// iptables nat table, ipsets and conntrack.
     pub nf: nat::Netfilter,
+    /// UDP sockets of applications, bound on the wildcard address: port -> application
+    /// (`World::udp_apps`). VXLAN devices' sockets are found through the devices.
+    pub udp_socks: BTreeMap<u16, usize>,
 }
 
 /// `ip_rt_min_pmtu`: a smaller advertised MTU is raised to this (and DF is then not set).
@@ -101,6 +104,7 @@ impl Netns {
             frag: frag::FragQueues::default(),
             pmtu: BTreeMap::new(),
             nf: nat::Netfilter::default(),
+            udp_socks: BTreeMap::new(),
             peers: BTreeMap::new(),
             icmp_global_credit: ICMP_MSGS_BURST,
             icmp_global_stamp: Instant::ZERO,

@@ -3,6 +3,7 @@
 
 use super::{DeviceKind, Expect, Scenario, Traffic, VxlanSpec};
 use crate::app::ping::PingSpec;
+use crate::app::udp_echo::UdpClientSpec;
 use crate::dev::segment::Segment;
 use crate::dev::vxlan::{Vxlan, PORT_LINUX};
 use crate::dev::{DevId, DevKind, NsId};
@@ -372,26 +373,53 @@ pub fn build(file: &str, text: &str, s: &Scenario) -> Result<Built, Error> {
     // Traffic.
     let mut expects = Vec::new();
     for t in &s.traffic {
-        let Traffic::Ping(p) = t;
+        let p = match t {
+            Traffic::Ping(p) => p,
+            Traffic::UdpEchoServer(u) => {
+                let Some(ns) = w.ns_by_name(&u.netns) else {
+                    return Err(cx.err(
+                        &u.netns,
+                        format!("udp echo server: unknown netns \"{}\"", u.netns),
+                    ));
+                };
+                if w.add_udp_echo_server(ns, u.port).is_none() {
+                    return Err(cx.err(
+                        &u.netns,
+                        format!("udp echo server: port {} of {} is in use", u.port, u.netns),
+                    ));
+                }
+                continue;
+            }
+            Traffic::UdpEcho(u) => {
+                let Some(ns) = w.ns_by_name(&u.from) else {
+                    return Err(cx.err(&u.from, format!("udp echo: unknown netns \"{}\"", u.from)));
+                };
+                let dst = target_addr(&cx, &w, &u.to, "udp echo")?;
+                udp_client(
+                    &cx,
+                    &mut w,
+                    &u.from,
+                    UdpClientSpec {
+                        ns,
+                        dsts: vec![dst],
+                        port: u.port,
+                        rounds: u32::from(u.count),
+                        start: Instant::ZERO + Duration::from_ms(u.start_ms),
+                        interval: Duration::from_ms(u.interval_ms),
+                        size: u.size,
+                    },
+                )?;
+                continue;
+            }
+            Traffic::PodsEcho(e) => {
+                pods_echo(&cx, &mut w, e)?;
+                continue;
+            }
+        };
         let Some(ns) = w.ns_by_name(&p.from) else {
             return Err(cx.err(&p.from, format!("ping: unknown netns \"{}\"", p.from)));
         };
-        // An address, or the name of a netns (a pod or node) for its primary address.
-        let dst: Ipv4Addr = match p.to.parse() {
-            Ok(a) => a,
-            Err(_) => w
-                .ns_by_name(&p.to)
-                .and_then(|to| primary_addr(&w, to))
-                .ok_or_else(|| {
-                    cx.err(
-                        &p.to,
-                        format!(
-                            "ping: \"{}\" is neither an IPv4 address nor a netns with an address",
-                            p.to
-                        ),
-                    )
-                })?,
-        };
+        let dst = target_addr(&cx, &w, &p.to, "ping")?;
         if p.count == 0 {
             return Err(cx.err(&p.from, "ping: count must be at least 1".to_string()));
         }
@@ -449,10 +477,127 @@ pub fn expand(file: &str, text: &str, s: &Scenario) -> Result<Scenario, Error> {
 /// A netns's primary address: the first address of its first addressed device, as a user
 /// means by "ping the node" or "ping the pod".
 fn primary_addr(w: &World, ns: NsId) -> Option<Ipv4Addr> {
-    w.devs
+    w.ns[ns]
+        .devs
         .iter()
-        .filter(|d| d.ns == ns && !matches!(d.kind, DevKind::Loopback))
+        .map(|&d| &w.devs[d])
+        .filter(|d| !matches!(d.kind, DevKind::Loopback))
         .find_map(|d| d.addrs.first().map(|a| a.addr))
+}
+
+/// A traffic destination: an address, or the name of a netns (a pod or node) for its primary
+/// address.
+fn target_addr(cx: &Ctx, w: &World, to: &str, what: &str) -> Result<Ipv4Addr, Error> {
+    match to.parse() {
+        Ok(a) => Ok(a),
+        Err(_) => w
+            .ns_by_name(to)
+            .and_then(|ns| primary_addr(w, ns))
+            .ok_or_else(|| {
+                cx.err(
+                    to,
+                    format!(
+                        "{what}: \"{to}\" is neither an IPv4 address nor a netns with an address"
+                    ),
+                )
+            }),
+    }
+}
+
+fn udp_client(cx: &Ctx, w: &mut World, from: &str, spec: UdpClientSpec) -> Result<(), Error> {
+    if spec.size > UDP_PAYLOAD_MAX {
+        return Err(cx.err(
+            from,
+            format!(
+                "udp echo: payload of {} bytes does not fit a datagram (at most {UDP_PAYLOAD_MAX})",
+                spec.size
+            ),
+        ));
+    }
+    match w.add_udp_client(spec) {
+        Some(_) => Ok(()),
+        None => Err(cx.err(from, format!("udp echo: no free ephemeral port in {from}"))),
+    }
+}
+
+/// The largest UDP payload over IPv4 (65535 - 20 - 8), which `udp_sendmsg` refuses beyond.
+const UDP_PAYLOAD_MAX: usize = 65_507;
+
+/// `PodsEcho`: the pods are the netns of another host, grouped by host in host order; each
+/// runs an echo server and one client with the all-pairs schedule.
+fn pods_echo(cx: &Ctx, w: &mut World, e: &super::PodsEchoTraffic) -> Result<(), Error> {
+    let hosts: Vec<&str> =
+        w.ns.iter()
+            .filter(|n| n.host == n.name)
+            .map(|n| n.name.as_str())
+            .collect();
+    let mut pods: Vec<(usize, NsId)> =
+        w.ns.iter()
+            .enumerate()
+            .filter(|(_, n)| n.host != n.name)
+            .map(|(i, n)| {
+                (
+                    hosts
+                        .iter()
+                        .position(|h| *h == n.host)
+                        .unwrap_or(usize::MAX),
+                    i,
+                )
+            })
+            .collect();
+    pods.sort();
+    let mut addrs = Vec::with_capacity(pods.len());
+    for &(_, ns) in &pods {
+        let Some(a) = primary_addr(w, ns) else {
+            let name = w.ns[ns].name.clone();
+            return Err(cx.err(&name, format!("PodsEcho: pod {name} has no address")));
+        };
+        addrs.push(a);
+    }
+    let m = pods.len() as u64;
+    if m < 2 {
+        return Err(cx.err(
+            "PodsEcho",
+            "PodsEcho: needs at least two pods (netns with a host other than themselves)"
+                .to_string(),
+        ));
+    }
+    if e.k == 0 || e.gap_ns == 0 {
+        return Err(cx.err(
+            "PodsEcho",
+            "PodsEcho: k and gap_ns must be at least 1".to_string(),
+        ));
+    }
+    for &(_, ns) in &pods {
+        if w.add_udp_echo_server(ns, e.port).is_none() {
+            let name = w.ns[ns].name.clone();
+            return Err(cx.err(
+                "PodsEcho",
+                format!("PodsEcho: port {} of {name} is in use", e.port),
+            ));
+        }
+    }
+    for (s, &(_, ns)) in pods.iter().enumerate() {
+        let dsts = (0..m - 1)
+            .map(|r| addrs[((s as u64 + 1 + r) % m) as usize])
+            .collect();
+        let name = w.ns[ns].name.clone();
+        udp_client(
+            cx,
+            w,
+            &name,
+            UdpClientSpec {
+                ns,
+                dsts,
+                port: e.port,
+                rounds: e.k,
+                start: Instant::ZERO + Duration::from_ns(s as u64 * e.gap_ns),
+                interval: Duration::from_ns(m * e.gap_ns),
+                size: e.size,
+            },
+        )?;
+    }
+    Ok(())
 }
 
 /// `netns/dev` to a device.

@@ -11,4 +11,5 @@ pub mod ipv4;
 pub mod nat;
 pub mod route;
 pub mod summary;
+pub mod udp;
 pub mod vxlan;

@@ -127,6 +127,19 @@ pub fn datagram(
     d
 }
 
+/// Fills in the checksum of `d`, a whole datagram from `src` to `dst` whose checksum field
+/// is still 0 (`udp4_hwcsum` done in software; 0 goes out as 0xffff).
+pub fn fill_checksum(d: &mut [u8], src: Ipv4Addr, dst: Ipv4Addr) {
+    if d.len() < HEADER_LEN {
+        return;
+    }
+    let c = match pseudo_checksum(src, dst, d) {
+        0 => 0xffff,
+        c => c,
+    };
+    d[6..8].copy_from_slice(&c.to_be_bytes());
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,0 +1,138 @@
+//! Scenario generators (`sim gen`): the ns-3 comparison workload of `bench/ns3/WORKLOAD.md` as
+//! a Calico cluster scenario, so that both simulators run the same topology and schedule.
+
+use std::fmt::Write as _;
+
+/// How cross-node pod traffic travels.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Encap {
+    /// Native routing via the node addresses (Calico BGP mode): the ns-3 workload exactly.
+    None,
+    /// Calico `ipipMode: Always` (tunl0).
+    Ipip,
+    /// Calico `vxlanMode: Always` (vxlan.calico).
+    Vxlan,
+}
+
+/// The workload's parameters (WORKLOAD.md §1).
+#[derive(Clone, Copy, Debug)]
+pub struct PodsWorkload {
+    /// N: nodes on the shared segment.
+    pub nodes: u32,
+    /// P: pods per node.
+    pub pods: u32,
+    /// K: echo requests per ordered pod pair.
+    pub k: u32,
+    pub payload: usize,
+    pub gap_ns: u64,
+    pub encap: Encap,
+    pub seed: u64,
+}
+
+impl PodsWorkload {
+    /// M = N * P.
+    pub fn pods_total(&self) -> u64 {
+        u64::from(self.nodes) * u64::from(self.pods)
+    }
+
+    /// R = K * M * (M - 1): requests; 2R datagrams are delivered to sockets.
+    pub fn requests(&self) -> u64 {
+        let m = self.pods_total();
+        u64::from(self.k) * m * m.saturating_sub(1)
+    }
+
+    /// The largest N and P the addressing plan holds: node i is 192.168.0.0 + (i + 1) in a
+    /// /16 (192.168.255.254 is the default gateway) and its pods are 10.(i >> 8).(i & 255).(j
+    /// + 1), so N <= 65000 and P < 255.
+    pub fn check(&self) -> Result<(), String> {
+        if self.nodes == 0 || self.nodes > 65_000 {
+            return Err(format!("--nodes {}: must be 1 to 65000", self.nodes));
+        }
+        if self.pods == 0 || self.pods > 254 {
+            return Err(format!("--pods {}: must be 1 to 254", self.pods));
+        }
+        if self.pods_total() < 2 {
+            return Err("the workload needs at least two pods".into());
+        }
+        if self.k == 0 {
+            return Err("--k must be at least 1".into());
+        }
+        if self.gap_ns == 0 {
+            return Err("--gap-ns must be at least 1".into());
+        }
+        if self.payload > 65_507 {
+            return Err(format!("--payload {}: at most 65507", self.payload));
+        }
+        Ok(())
+    }
+
+    /// The scenario as RON text: a Calico cluster (pods with `169.254.1.1` as gateway through
+    /// proxy ARP on their `cali` veths, node routes `10.x.y.0/24 via NODE`), one segment with
+    /// 1 µs delay as the ns-3 bus has, no captures, and the all-pairs `PodsEcho` traffic. The
+    /// nodes' default route (to a gateway that never answers, as no traffic leaves the
+    /// cluster) is what lets proxy ARP answer the pods, as on every real node.
+    pub fn to_ron(&self) -> String {
+        let (n, p) = (self.nodes, self.pods);
+        let mode = match self.encap {
+            Encap::None => "",
+            Encap::Ipip => ", ipipMode: Always",
+            Encap::Vxlan => ", vxlanMode: Always",
+        };
+        let encap = match self.encap {
+            Encap::None => "none",
+            Encap::Ipip => "ipip",
+            Encap::Vxlan => "vxlan",
+        };
+        // Every request and reply is about eight events; ARP and timers add a little.
+        let events_max = self.requests() * 24 + 1_000_000;
+        let mut s = String::new();
+        let _ = writeln!(
+            s,
+            "// `sim gen pods --nodes {n} --pods {p} --k {} --encap {encap}`: the all-pairs UDP echo\n\
+             // workload of bench/ns3/WORKLOAD.md. M = {} pods, R = {} requests, 2R = {} datagrams\n\
+             // delivered to sockets.",
+            self.k,
+            self.pods_total(),
+            self.requests(),
+            2 * self.requests()
+        );
+        let _ = writeln!(s, "Scenario(");
+        let _ = writeln!(s, "    name: \"pods_n{n}_p{p}_k{}_{encap}\",", self.k);
+        let _ = writeln!(s, "    seed: {},", self.seed);
+        let _ = writeln!(s, "    events_max: {events_max},");
+        let _ = writeln!(s, "    segments: [(name: \"underlay\", delay_us: 1)],");
+        let _ = writeln!(s, "    cluster: (");
+        let _ = writeln!(
+            s,
+            "        cni: Calico(cidr: \"10.0.0.0/8\", blockSize: 24{mode}),"
+        );
+        let _ = writeln!(s, "        nodes: [");
+        for i in 0..n {
+            let node_ip = std::net::Ipv4Addr::from(u32::from_be_bytes([192, 168, 0, 0]) + i + 1);
+            let (hi, lo) = (i >> 8, i & 255);
+            let _ = write!(
+                s,
+                "            (name: \"node{i}\", ip: \"{node_ip}/16\", gateway: \"192.168.255.254\", pod_cidr: \"10.{hi}.{lo}.0/24\", pods: ["
+            );
+            for j in 0..p {
+                let _ = write!(
+                    s,
+                    "{}(name: \"node{i}-pod{j}\", ip: \"10.{hi}.{lo}.{}\")",
+                    if j == 0 { "" } else { ", " },
+                    j + 1
+                );
+            }
+            let _ = writeln!(s, "]),");
+        }
+        let _ = writeln!(s, "        ],");
+        let _ = writeln!(s, "    ),");
+        let _ = writeln!(s, "    capture: [],");
+        let _ = writeln!(
+            s,
+            "    traffic: [PodsEcho(k: {}, gap_ns: {}, size: {}, port: 9)],",
+            self.k, self.gap_ns, self.payload
+        );
+        let _ = writeln!(s, ")");
+        s
+    }
+}
