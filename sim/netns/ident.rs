@@ -5,7 +5,6 @@
 use crate::time::Instant;
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;
-use std::collections::BTreeMap;
 use std::net::Ipv4Addr;
 use std::sync::Arc;
 
@@ -21,7 +20,7 @@ pub struct IpIdent {
     key: u64,
     initial: Arc<Vec<u32>>,
     /// bucket -> (counter, jiffies of its last use).
-    used: BTreeMap<usize, (u32, u64)>,
+    used: rustc_hash::FxHashMap<usize, (u32, u64)>,
 }
 
 impl IpIdent {
@@ -36,7 +35,7 @@ impl IpIdent {
         IpIdent {
             key,
             initial: Arc::new(initial),
-            used: BTreeMap::new(),
+            used: Default::default(),
         }
     }
 

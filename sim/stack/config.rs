@@ -509,6 +509,8 @@ impl World {
             .filter(|(d, _)| *d == dev)
             .copied()
             .collect();
+        let mut keys = keys;
+        keys.sort_unstable();
         for k in keys {
             if let Some(e) = self.ns[ns].neigh.entries.remove(&k) {
                 for pkt in e.queue {
