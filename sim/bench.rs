@@ -79,3 +79,82 @@ pub fn peak_rss_kb() -> Option<u64> {
     let line = s.lines().find(|l| l.starts_with("VmHWM:"))?;
     line.split_whitespace().nth(1)?.parse().ok()
 }
+
+/// One scale run's figures.
+#[derive(Clone, Debug)]
+pub struct ClusterBenchResult {
+    pub workload: crate::scenario::gen::ClusterWorkload,
+    pub netns: usize,
+    pub routes_max: usize,
+    /// Generating and parsing the RON text.
+    pub parse_s: f64,
+    /// Expanding the preset and building the world.
+    pub build_s: f64,
+    pub run_s: f64,
+    pub pings: u64,
+    pub replied: u64,
+    pub events: u64,
+    pub maxrss_kb: Option<u64>,
+}
+
+impl ClusterBenchResult {
+    pub fn line(&self) -> String {
+        let w = &self.workload;
+        format!(
+            "RESULT nodes={} pods={} encap={:?} netns={} node_routes={} parse_s={:.3} build_s={:.3} run_s={:.3} pings={} replied={} events={} maxrss_kb={}",
+            w.nodes,
+            w.pods,
+            w.encap,
+            self.netns,
+            self.routes_max,
+            self.parse_s,
+            self.build_s,
+            self.run_s,
+            self.pings,
+            self.replied,
+            self.events,
+            self.maxrss_kb.map_or("-".to_string(), |k| k.to_string()),
+        )
+    }
+}
+
+/// Generates, builds and runs the node-pair ping mesh over a whole cluster.
+pub fn run_cluster(w: &crate::scenario::gen::ClusterWorkload) -> Result<ClusterBenchResult, Error> {
+    use crate::app::ping_mesh::MeshResult;
+    let t = WallInstant::now();
+    let text = w.to_ron();
+    let file = "<sim gen cluster>";
+    let s = crate::scenario::parse(file, &text)?;
+    let parse_s = t.elapsed().as_secs_f64();
+    let t = WallInstant::now();
+    let mut built = crate::scenario::build(file, &text, &s)?;
+    built.world.trace.packets_off = true;
+    let build_s = t.elapsed().as_secs_f64();
+    let t = WallInstant::now();
+    built.world.run(built.until).map_err(Error::Budget)?;
+    let run_s = t.elapsed().as_secs_f64();
+    let world = &built.world;
+    let replied = world
+        .ping_meshes
+        .iter()
+        .flat_map(|m| &m.results)
+        .filter(|r| matches!(r, MeshResult::Reply { .. }))
+        .count() as u64;
+    Ok(ClusterBenchResult {
+        workload: *w,
+        netns: world.ns.len(),
+        routes_max: world
+            .ns
+            .iter()
+            .map(|n| n.main.iter().count())
+            .max()
+            .unwrap_or(0),
+        parse_s,
+        build_s,
+        run_s,
+        pings: world.ping_meshes.iter().map(|m| m.sent as u64).sum(),
+        replied,
+        events: world.engine.events_run(),
+        maxrss_kb: peak_rss_kb(),
+    })
+}

@@ -90,6 +90,49 @@ enum Cmd {
 enum GenCmd {
     /// N nodes on one segment, P Calico pods each, K UDP echo requests per ordered pod pair.
     Pods(PodsArgs),
+    /// A Calico cluster of N nodes x P pods and one ping between the first pods of every
+    /// ordered pair of nodes.
+    Cluster(ClusterArgs),
+}
+
+#[derive(clap::Args)]
+struct ClusterArgs {
+    #[arg(long, default_value_t = 1000)]
+    nodes: u32,
+    #[arg(long, default_value_t = 30)]
+    pods: u32,
+    #[arg(long, value_enum, default_value_t = EncapArg::Ipip)]
+    encap: EncapArg,
+    /// Virtual time between two consecutive pings of the global schedule.
+    #[arg(long, default_value_t = 1_000)]
+    gap_ns: u64,
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+}
+
+impl ClusterArgs {
+    fn workload(&self) -> Result<sim::scenario::gen::ClusterWorkload, String> {
+        let w = sim::scenario::gen::ClusterWorkload {
+            nodes: self.nodes,
+            pods: self.pods,
+            encap: self.encap.into(),
+            gap_ns: self.gap_ns,
+            seed: self.seed,
+        };
+        w.check()?;
+        Ok(w)
+    }
+}
+
+impl From<EncapArg> for sim::scenario::gen::Encap {
+    fn from(e: EncapArg) -> Self {
+        use sim::scenario::gen::Encap;
+        match e {
+            EncapArg::None => Encap::None,
+            EncapArg::Ipip => Encap::Ipip,
+            EncapArg::Vxlan => Encap::Vxlan,
+        }
+    }
 }
 
 #[derive(clap::Args)]
@@ -125,18 +168,14 @@ enum EncapArg {
 
 impl PodsArgs {
     fn workload(&self) -> Result<sim::scenario::gen::PodsWorkload, String> {
-        use sim::scenario::gen::{Encap, PodsWorkload};
+        use sim::scenario::gen::PodsWorkload;
         let w = PodsWorkload {
             nodes: self.nodes,
             pods: self.pods,
             k: self.k,
             payload: self.payload,
             gap_ns: self.gap_ns,
-            encap: match self.encap {
-                EncapArg::None => Encap::None,
-                EncapArg::Ipip => Encap::Ipip,
-                EncapArg::Vxlan => Encap::Vxlan,
-            },
+            encap: self.encap.into(),
             seed: self.seed,
         };
         w.check()?;
@@ -167,6 +206,48 @@ fn main() -> ExitCode {
                 ExitCode::from(2)
             }
         },
+        Cmd::Gen {
+            what: GenCmd::Cluster(a),
+        } => match a.workload() {
+            Ok(w) => {
+                print!("{}", w.to_ron());
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("sim: gen cluster: {e}");
+                ExitCode::from(2)
+            }
+        },
+        Cmd::Bench {
+            what: GenCmd::Cluster(a),
+        } => {
+            let w = match a.workload() {
+                Ok(w) => w,
+                Err(e) => {
+                    eprintln!("sim: bench cluster: {e}");
+                    return ExitCode::from(2);
+                }
+            };
+            match sim::bench::run_cluster(&w) {
+                Ok(r) => {
+                    println!("{}", r.line());
+                    if r.replied == w.pings() {
+                        ExitCode::SUCCESS
+                    } else {
+                        eprintln!(
+                            "sim: bench cluster: {} of {} pings answered",
+                            r.replied,
+                            w.pings()
+                        );
+                        ExitCode::from(1)
+                    }
+                }
+                Err(e) => {
+                    eprintln!("sim: {e}");
+                    ExitCode::from(2)
+                }
+            }
+        }
         Cmd::Bench {
             what: GenCmd::Pods(a),
         } => {

@@ -33,7 +33,10 @@ pub fn run_built(mut built: Built) -> Result<RunResult, Error> {
     for app in 0..built.world.pings.len() {
         built.world.ping_finish(app);
     }
-    let outcomes = scenario::check(&built.world, &built.expects);
+    let mut outcomes = scenario::check(&built.world, &built.expects);
+    if let Some(ttl) = built.mesh_expect {
+        outcomes.push(scenario::check_mesh(&built.world, ttl));
+    }
     Ok(RunResult { built, outcomes })
 }
 
@@ -58,6 +61,7 @@ pub fn report(r: &RunResult) -> String {
         }
     }
     udp_report(w, &mut out);
+    mesh_report(w, &mut out);
     if !w.trace.log.is_empty() {
         let _ = writeln!(out, "\nchanges:");
         for l in &w.trace.log {
@@ -111,6 +115,40 @@ pub fn report(r: &RunResult) -> String {
         }
     }
     out
+}
+
+/// Ping meshes: how many requests got which answer.
+fn mesh_report(w: &crate::world::World, out: &mut String) {
+    use crate::app::ping_mesh::MeshResult;
+    use std::collections::BTreeMap;
+    if w.ping_meshes.is_empty() {
+        return;
+    }
+    let mut by: BTreeMap<String, u64> = BTreeMap::new();
+    let mut sent = 0;
+    for m in &w.ping_meshes {
+        sent += m.sent;
+        for r in &m.results[..m.sent] {
+            let k = match r {
+                MeshResult::Reply { ttl } => format!("reply ttl={ttl}"),
+                MeshResult::Error { icmp_type, code } => {
+                    format!("icmp error type {icmp_type} code {code}")
+                }
+                MeshResult::SendError => "send error".to_string(),
+                MeshResult::Pending => "no answer".to_string(),
+            };
+            *by.entry(k).or_default() += 1;
+        }
+    }
+    let _ = writeln!(
+        out,
+        "\nping mesh: {} sources sent {sent} echo requests: {}",
+        w.ping_meshes.len(),
+        by.iter()
+            .map(|(k, n)| format!("{n} {k}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
 }
 
 /// UDP applications: each client's counts when there are few, and the totals.

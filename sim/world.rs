@@ -29,6 +29,8 @@ pub enum Event {
     ProxyReply { dev: DevId, pkt: Pkt },
     /// A ping sends its next echo request.
     PingSend { app: usize },
+    /// A ping mesh sends its next request.
+    PingMeshSend { app: usize },
     /// A UDP client sends its next request.
     UdpSend { app: usize },
     /// A ping has waited long enough after its last request and prints its summary.
@@ -120,6 +122,7 @@ pub struct World {
     pub vxlans: Vec<Vxlan>,
     pub pings: Vec<Ping>,
     pub udp_apps: Vec<crate::app::udp_echo::UdpApp>,
+    pub ping_meshes: Vec<crate::app::ping_mesh::PingMesh>,
     pub changes: Vec<Change>,
     pub trace: Trace,
     next_pkt_id: u64,
@@ -136,6 +139,7 @@ impl World {
             vxlans: Vec::new(),
             pings: Vec::new(),
             udp_apps: Vec::new(),
+            ping_meshes: Vec::new(),
             changes: Vec::new(),
             trace: Trace::default(),
             next_pkt_id: 1,
@@ -413,6 +417,7 @@ impl World {
             Event::PingSend { app } => self.ping_send(app),
             Event::PingFinish { app } => self.ping_finish(app),
             Event::UdpSend { app } => self.udp_client_send(app),
+            Event::PingMeshSend { app } => self.ping_mesh_send(app),
             Event::Change { idx } => self.apply_change(idx),
             Event::FragTimer { ns, key } => self.ip_expire(ns, key),
             Event::CtFragTimer { ns, key } => self.nf_defrag_expire(ns, key),

@@ -96,6 +96,8 @@ pub struct Netns {
     /// UDP sockets of applications, bound on the wildcard address: port -> application
     /// (`World::udp_apps`). VXLAN devices' sockets are found through the devices.
     pub udp_socks: BTreeMap<u16, usize>,
+    /// Echo ids of ping meshes in this netns -> `World::ping_meshes`.
+    pub ping_ids: BTreeMap<u16, usize>,
 }
 
 /// `ip_rt_min_pmtu`: a smaller advertised MTU is raised to this (and DF is then not set).
@@ -139,6 +141,7 @@ impl Netns {
             pmtu: BTreeMap::new(),
             nf: nat::Netfilter::default(),
             udp_socks: BTreeMap::new(),
+            ping_ids: BTreeMap::new(),
             peers: BTreeMap::new(),
             icmp_global_credit: ICMP_MSGS_BURST,
             icmp_global_stamp: Instant::ZERO,

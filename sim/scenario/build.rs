@@ -3,6 +3,7 @@
 
 use super::{DeviceKind, Expect, Scenario, Traffic, VxlanSpec};
 use crate::app::ping::PingSpec;
+use crate::app::ping_mesh::PingMeshSpec;
 use crate::app::udp_echo::UdpClientSpec;
 use crate::dev::segment::Segment;
 use crate::dev::vxlan::{Vxlan, PORT_LINUX};
@@ -28,6 +29,8 @@ pub struct Built {
     pub until: Option<Instant>,
     /// For each traffic item, its ping's index in `world.pings` and its expectation.
     pub expects: Vec<(usize, Option<Expect>)>,
+    /// `NodesPing`'s expected reply TTL.
+    pub mesh_expect: Option<u8>,
 }
 
 /// 1-based line and column of the first occurrence of `"needle"` in the text.
@@ -372,6 +375,7 @@ pub fn build(file: &str, text: &str, s: &Scenario) -> Result<Built, Error> {
     }
     // Traffic.
     let mut expects = Vec::new();
+    let mut mesh_expect = None;
     for t in &s.traffic {
         let p = match t {
             Traffic::Ping(p) => p,
@@ -413,6 +417,13 @@ pub fn build(file: &str, text: &str, s: &Scenario) -> Result<Built, Error> {
             }
             Traffic::PodsEcho(e) => {
                 pods_echo(&cx, &mut w, e)?;
+                continue;
+            }
+            Traffic::NodesPing(n) => {
+                nodes_ping(&cx, &mut w, n)?;
+                if n.expect_ttl.is_some() {
+                    mesh_expect = n.expect_ttl;
+                }
                 continue;
             }
         };
@@ -466,6 +477,7 @@ pub fn build(file: &str, text: &str, s: &Scenario) -> Result<Built, Error> {
             .duration_ms
             .map(|ms| Instant::ZERO + Duration::from_ms(ms)),
         expects,
+        mesh_expect,
     })
 }
 
@@ -523,29 +535,80 @@ fn udp_client(cx: &Ctx, w: &mut World, from: &str, spec: UdpClientSpec) -> Resul
 /// The largest UDP payload over IPv4 (65535 - 20 - 8), which `udp_sendmsg` refuses beyond.
 const UDP_PAYLOAD_MAX: usize = 65_507;
 
-/// `PodsEcho`: the pods are the netns of another host, grouped by host in host order; each
-/// runs an echo server and one client with the all-pairs schedule.
-fn pods_echo(cx: &Ctx, w: &mut World, e: &super::PodsEchoTraffic) -> Result<(), Error> {
-    let hosts: Vec<&str> =
-        w.ns.iter()
-            .filter(|n| n.host == n.name)
-            .map(|n| n.name.as_str())
-            .collect();
+/// The pods (netns of another host) grouped by host in host order, and the hosts in order.
+fn pods_by_host(w: &World) -> Vec<(usize, NsId)> {
+    let mut host_idx: BTreeMap<&str, usize> = BTreeMap::new();
+    for n in w.ns.iter().filter(|n| n.host == n.name) {
+        let i = host_idx.len();
+        host_idx.entry(n.name.as_str()).or_insert(i);
+    }
     let mut pods: Vec<(usize, NsId)> =
         w.ns.iter()
             .enumerate()
             .filter(|(_, n)| n.host != n.name)
             .map(|(i, n)| {
                 (
-                    hosts
-                        .iter()
-                        .position(|h| *h == n.host)
-                        .unwrap_or(usize::MAX),
+                    host_idx.get(n.host.as_str()).copied().unwrap_or(usize::MAX),
                     i,
                 )
             })
             .collect();
     pods.sort();
+    pods
+}
+
+/// `NodesPing`: one ping mesh per node, from its first pod to every other node's first pod.
+fn nodes_ping(cx: &Ctx, w: &mut World, n: &super::NodesPingTraffic) -> Result<(), Error> {
+    let mut firsts: Vec<NsId> = Vec::new();
+    let mut last_host = None;
+    for (h, ns) in pods_by_host(w) {
+        if last_host != Some(h) {
+            firsts.push(ns);
+            last_host = Some(h);
+        }
+    }
+    let nodes = firsts.len() as u64;
+    if nodes < 2 {
+        return Err(cx.err(
+            "NodesPing",
+            "NodesPing: needs pods on at least two nodes".to_string(),
+        ));
+    }
+    if n.gap_ns == 0 || n.size > PING_SIZE_MAX {
+        return Err(cx.err(
+            "NodesPing",
+            format!("NodesPing: gap_ns must be at least 1 and size at most {PING_SIZE_MAX}"),
+        ));
+    }
+    let mut addrs = Vec::with_capacity(firsts.len());
+    for &ns in &firsts {
+        let Some(a) = primary_addr(w, ns) else {
+            let name = w.ns[ns].name.clone();
+            return Err(cx.err(&name, format!("NodesPing: pod {name} has no address")));
+        };
+        addrs.push(a);
+    }
+    for (s, &ns) in firsts.iter().enumerate() {
+        let dsts = (0..nodes - 1)
+            .map(|q| addrs[((s as u64 + 1 + q) % nodes) as usize])
+            .collect();
+        let id = w.engine.rng.gen();
+        w.add_ping_mesh(PingMeshSpec {
+            ns,
+            id,
+            dsts,
+            start: Instant::ZERO + Duration::from_ns(s as u64 * n.gap_ns),
+            interval: Duration::from_ns(nodes * n.gap_ns),
+            size: n.size,
+        });
+    }
+    Ok(())
+}
+
+/// `PodsEcho`: the pods are the netns of another host, grouped by host in host order; each
+/// runs an echo server and one client with the all-pairs schedule.
+fn pods_echo(cx: &Ctx, w: &mut World, e: &super::PodsEchoTraffic) -> Result<(), Error> {
+    let pods = pods_by_host(w);
     let mut addrs = Vec::with_capacity(pods.len());
     for &(_, ns) in &pods {
         let Some(a) = primary_addr(w, ns) else {

@@ -16,7 +16,7 @@ use std::net::Ipv4Addr;
 /// The most pods a cluster may have, listed and generated: each is a netns of its own, so
 /// this bounds what a scenario can make the builder allocate (sim-only; Kubernetes documents
 /// 150000 pods as the largest tested cluster).
-pub const PODS_MAX: u64 = 10_000;
+pub const PODS_MAX: u64 = 50_000;
 
 /// A Kubernetes cluster: its nodes, their pods, and the CNI.
 #[derive(Clone, Debug, Deserialize)]

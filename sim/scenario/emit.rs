@@ -139,6 +139,13 @@ fn traffic(t: &Traffic) -> String {
                 u.size
             )
         }
+        Traffic::NodesPing(n) => {
+            let mut f = vec![format!("gap_ns: {}", n.gap_ns), format!("size: {}", n.size)];
+            if let Some(t) = n.expect_ttl {
+                f.push(format!("expect_ttl: {t}"));
+            }
+            return format!("NodesPing({})", f.join(", "));
+        }
         Traffic::PodsEcho(e) => {
             return format!(
                 "PodsEcho(k: {}, gap_ns: {}, size: {}, port: {})",

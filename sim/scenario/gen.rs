@@ -136,3 +136,93 @@ impl PodsWorkload {
         s
     }
 }
+
+/// The scale workload: a Calico cluster of N nodes with P pods each, and one ping from the
+/// first pod of every node to the first pod of every other node (`NodesPing`).
+#[derive(Clone, Copy, Debug)]
+pub struct ClusterWorkload {
+    pub nodes: u32,
+    pub pods: u32,
+    pub encap: Encap,
+    pub gap_ns: u64,
+    pub seed: u64,
+}
+
+impl ClusterWorkload {
+    /// Pings: N * (N - 1).
+    pub fn pings(&self) -> u64 {
+        let n = u64::from(self.nodes);
+        n * n.saturating_sub(1)
+    }
+
+    pub fn check(&self) -> Result<(), String> {
+        if self.nodes < 2 || self.nodes > 65_000 {
+            return Err(format!("--nodes {}: must be 2 to 65000", self.nodes));
+        }
+        if self.pods == 0 || self.pods > 60 {
+            return Err(format!(
+                "--pods {}: must be 1 to 60 (a /26 block per node)",
+                self.pods
+            ));
+        }
+        if u64::from(self.nodes) * u64::from(self.pods) > super::cluster::PODS_MAX {
+            return Err(format!(
+                "{} pods: at most {} in one scenario",
+                u64::from(self.nodes) * u64::from(self.pods),
+                super::cluster::PODS_MAX
+            ));
+        }
+        if self.gap_ns == 0 {
+            return Err("--gap-ns must be at least 1".into());
+        }
+        Ok(())
+    }
+
+    /// The scenario as RON: Calico with its default /26 blocks from 10.0.0.0/14 (IPAM picks
+    /// them), `pods_per_node` pods, node i at 192.168.0.0 + (i + 1) in a /16 on one segment,
+    /// and the node-pair ping mesh expecting ttl 62 (two forwarding hops).
+    pub fn to_ron(&self) -> String {
+        let n = self.nodes;
+        let (mode, encap) = match self.encap {
+            Encap::None => ("", "none"),
+            Encap::Ipip => (", ipipMode: Always", "ipip"),
+            Encap::Vxlan => (", vxlanMode: Always", "vxlan"),
+        };
+        let events_max = self.pings() * 40 + 10_000_000;
+        let mut s = String::new();
+        let _ = writeln!(
+            s,
+            "// `sim gen cluster --nodes {n} --pods {} --encap {encap}`: {} pods, and one ping from\n\
+             // the first pod of every node to the first pod of every other node ({} pings).",
+            self.pods,
+            u64::from(n) * u64::from(self.pods),
+            self.pings()
+        );
+        let _ = writeln!(s, "Scenario(");
+        let _ = writeln!(s, "    name: \"cluster_n{n}_p{}_{encap}\",", self.pods);
+        let _ = writeln!(s, "    seed: {},", self.seed);
+        let _ = writeln!(s, "    events_max: {events_max},");
+        let _ = writeln!(s, "    segments: [(name: \"underlay\", delay_us: 1)],");
+        let _ = writeln!(s, "    cluster: (");
+        let _ = writeln!(s, "        cni: Calico(cidr: \"10.0.0.0/14\"{mode}),");
+        let _ = writeln!(s, "        pods_per_node: {},", self.pods);
+        let _ = writeln!(s, "        nodes: [");
+        for i in 0..n {
+            let ip = std::net::Ipv4Addr::from(u32::from_be_bytes([192, 168, 0, 0]) + i + 1);
+            let _ = writeln!(
+                s,
+                "            (name: \"node{i}\", ip: \"{ip}/16\", gateway: \"192.168.255.254\"),"
+            );
+        }
+        let _ = writeln!(s, "        ],");
+        let _ = writeln!(s, "    ),");
+        let _ = writeln!(s, "    capture: [],");
+        let _ = writeln!(
+            s,
+            "    traffic: [NodesPing(gap_ns: {}, expect_ttl: 62)],",
+            self.gap_ns
+        );
+        let _ = writeln!(s, ")");
+        s
+    }
+}

@@ -9,7 +9,7 @@ pub mod gen;
 
 pub use build::{build, expand, resolve_dev, Built};
 pub use cluster::ClusterSpec;
-pub use expect::{check, Outcome};
+pub use expect::{check, check_mesh, Outcome};
 
 use serde::Deserialize;
 
@@ -212,6 +212,23 @@ pub enum Traffic {
     /// Every pod sends UDP echo requests to every other pod, the all-pairs workload of the
     /// ns-3 comparison (`bench/ns3/WORKLOAD.md`); every pod runs an echo server.
     PodsEcho(PodsEchoTraffic),
+    /// The first pod of every node pings the first pod of every other node once (a ping
+    /// mesh: the whole cluster's node-pair reachability).
+    NodesPing(NodesPingTraffic),
+}
+
+/// With N nodes that have pods, ping `q` of node `s`'s first pod leaves at `(q * N + s) *
+/// gap_ns` for node `(s + 1 + q) mod N`'s first pod (0 <= q < N - 1).
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NodesPingTraffic {
+    #[serde(default = "default_gap_ns")]
+    pub gap_ns: u64,
+    #[serde(default = "fifty_six")]
+    pub size: usize,
+    /// Every ping must be answered with this TTL.
+    #[serde(default)]
+    pub expect_ttl: Option<u8>,
 }
 
 /// `UdpEchoServer(netns: "pod2", port: 9)`.
