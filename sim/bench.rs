@@ -94,6 +94,8 @@ pub struct ClusterBenchResult {
     pub pings: u64,
     pub replied: u64,
     pub events: u64,
+    /// Peak RSS when the world was built, before any packet.
+    pub build_rss_kb: Option<u64>,
     pub maxrss_kb: Option<u64>,
 }
 
@@ -101,7 +103,7 @@ impl ClusterBenchResult {
     pub fn line(&self) -> String {
         let w = &self.workload;
         format!(
-            "RESULT nodes={} pods={} encap={:?} netns={} node_routes={} parse_s={:.3} build_s={:.3} run_s={:.3} pings={} replied={} events={} maxrss_kb={}",
+            "RESULT nodes={} pods={} encap={:?} netns={} node_routes={} parse_s={:.3} build_s={:.3} run_s={:.3} pings={} replied={} events={} build_rss_kb={} maxrss_kb={}",
             w.nodes,
             w.pods,
             w.encap,
@@ -113,6 +115,7 @@ impl ClusterBenchResult {
             self.pings,
             self.replied,
             self.events,
+            self.build_rss_kb.map_or("-".to_string(), |k| k.to_string()),
             self.maxrss_kb.map_or("-".to_string(), |k| k.to_string()),
         )
     }
@@ -130,6 +133,7 @@ pub fn run_cluster(w: &crate::scenario::gen::ClusterWorkload) -> Result<ClusterB
     let mut built = crate::scenario::build(file, &text, &s)?;
     built.world.trace.packets_off = true;
     let build_s = t.elapsed().as_secs_f64();
+    let build_rss_kb = peak_rss_kb();
     let t = WallInstant::now();
     built.world.run(built.until).map_err(Error::Budget)?;
     let run_s = t.elapsed().as_secs_f64();
@@ -155,6 +159,7 @@ pub fn run_cluster(w: &crate::scenario::gen::ClusterWorkload) -> Result<ClusterB
         pings: world.ping_meshes.iter().map(|m| m.sent as u64).sum(),
         replied,
         events: world.engine.events_run(),
+        build_rss_kb,
         maxrss_kb: peak_rss_kb(),
     })
 }

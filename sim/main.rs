@@ -103,6 +103,9 @@ struct ClusterArgs {
     pods: u32,
     #[arg(long, value_enum, default_value_t = EncapArg::Ipip)]
     encap: EncapArg,
+    /// Nodes per rack (a segment and /24 each, joined by one router); 0: one segment.
+    #[arg(long, default_value_t = 50)]
+    rack_size: u32,
     /// Virtual time between two consecutive pings of the global schedule.
     #[arg(long, default_value_t = 1_000)]
     gap_ns: u64,
@@ -115,6 +118,7 @@ impl ClusterArgs {
         let w = sim::scenario::gen::ClusterWorkload {
             nodes: self.nodes,
             pods: self.pods,
+            rack_size: self.rack_size,
             encap: self.encap.into(),
             gap_ns: self.gap_ns,
             seed: self.seed,

@@ -126,6 +126,8 @@ pub struct World {
     pub changes: Vec<Change>,
     pub trace: Trace,
     next_pkt_id: u64,
+    /// netns by name (shared by forks: netns are only added while building).
+    ns_names: std::sync::Arc<rustc_hash::FxHashMap<String, NsId>>,
 }
 
 impl World {
@@ -143,6 +145,7 @@ impl World {
             changes: Vec::new(),
             trace: Trace::default(),
             next_pkt_id: 1,
+            ns_names: Default::default(),
         }
     }
 
@@ -277,7 +280,14 @@ impl World {
     }
 
     pub fn ns_by_name(&self, name: &str) -> Option<NsId> {
-        self.ns.iter().position(|n| n.name == name)
+        self.ns_names.get(name).copied()
+    }
+
+    /// Records a new netns's name (the first of a name wins, as a linear search would).
+    pub(crate) fn index_ns_name(&mut self, name: &str, ns: NsId) {
+        std::sync::Arc::make_mut(&mut self.ns_names)
+            .entry(name.to_string())
+            .or_insert(ns);
     }
 
     /// Transmits a whole frame on `dev` onto its wire (`dev_queue_xmit` after the neighbour

@@ -191,6 +191,12 @@ pub fn build(file: &str, text: &str, s: &Scenario) -> Result<Built, Error> {
         }
     }
     // Link veth peers, each side naming the other.
+    let spec_by_name: rustc_hash::FxHashMap<&str, usize> = s
+        .netns
+        .iter()
+        .enumerate()
+        .map(|(i, n)| (n.name.as_str(), i))
+        .collect();
     for (n, &ns) in s.netns.iter().zip(&ns_ids) {
         for d in &n.devices {
             let DeviceKind::Veth { peer } = &d.kind else {
@@ -215,10 +221,9 @@ pub fn build(file: &str, text: &str, s: &Scenario) -> Result<Built, Error> {
                     ),
                 ));
             }
-            let back = s
-                .netns
-                .iter()
-                .find(|m| m.name == w.ns[w.devs[p].ns].name)
+            let back = spec_by_name
+                .get(w.ns[w.devs[p].ns].name.as_str())
+                .map(|&i| &s.netns[i])
                 .and_then(|m| m.devices.iter().find(|x| x.name == w.devs[p].name))
                 .map(|x| match &x.kind {
                     DeviceKind::Veth { peer } => peer.clone(),

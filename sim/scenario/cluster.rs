@@ -635,6 +635,10 @@ fn calico(
         .iter()
         .map(|n| calico_vtep_mac(&n.spec.name))
         .collect();
+    // Every node routes to every other node's blocks: look them up once, not per pair.
+    let blocks: Vec<Vec<Ipv4Net>> = (0..nodes.len())
+        .map(|i| ipam.blocks_of(i).collect())
+        .collect();
 
     let mut out = Vec::new();
     for (i, n) in nodes.iter().enumerate() {
@@ -671,7 +675,7 @@ fn calico(
                 Encap::None => {}
             }
         }
-        for b in ipam.blocks_of(i) {
+        for &b in &blocks[i] {
             node.routes
                 .push(format!("blackhole {} proto {proto}", cidr(b)));
         }
@@ -720,7 +724,7 @@ fn calico(
                 continue;
             }
             let same_subnet = n.subnet.contains(m.ip);
-            for b in ipam.blocks_of(j) {
+            for &b in &blocks[j] {
                 let b = cidr(b);
                 let route = match encap {
                     Encap::Ipip { cross_subnet } if !(cross_subnet && same_subnet) => {

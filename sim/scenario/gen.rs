@@ -143,6 +143,9 @@ impl PodsWorkload {
 pub struct ClusterWorkload {
     pub nodes: u32,
     pub pods: u32,
+    /// Nodes per rack: each rack is a segment (a /24) behind one router. 0: every node on
+    /// one segment (one broadcast domain: every ARP request reaches every node).
+    pub rack_size: u32,
     pub encap: Encap,
     pub gap_ns: u64,
     pub seed: u64,
@@ -175,12 +178,34 @@ impl ClusterWorkload {
         if self.gap_ns == 0 {
             return Err("--gap-ns must be at least 1".into());
         }
+        if self.rack_size > 250 {
+            return Err(format!(
+                "--rack-size {}: at most 250 (a /24 per rack)",
+                self.rack_size
+            ));
+        }
+        if self.rack_size > 0 && self.racks() > 4096 {
+            return Err(format!("{} racks: at most 4096", self.racks()));
+        }
         Ok(())
     }
 
+    fn racks(&self) -> u32 {
+        self.nodes.div_ceil(self.rack_size.max(1))
+    }
+
+    /// Rack `r`'s /24: 172.16.0.0/12, in order.
+    fn rack_net(r: u32) -> [u8; 3] {
+        let n = u32::from_be_bytes([172, 16, 0, 0]) + (r << 8);
+        let o = n.to_be_bytes();
+        [o[0], o[1], o[2]]
+    }
+
     /// The scenario as RON: Calico with its default /26 blocks from 10.0.0.0/14 (IPAM picks
-    /// them), `pods_per_node` pods, node i at 192.168.0.0 + (i + 1) in a /16 on one segment,
-    /// and the node-pair ping mesh expecting ttl 62 (two forwarding hops).
+    /// them), `pods_per_node` pods, and the node-pair ping mesh expecting ttl 62 (two
+    /// forwarding hops; the underlay router is inside the tunnel). With racks, node k of
+    /// rack r is .(k + 1) of the rack's /24 and `router` (.254 on every rack) joins them;
+    /// otherwise node i is 192.168.0.0 + (i + 1) in one /16.
     pub fn to_ron(&self) -> String {
         let n = self.nodes;
         let (mode, encap) = match self.encap {
@@ -202,17 +227,48 @@ impl ClusterWorkload {
         let _ = writeln!(s, "    name: \"cluster_n{n}_p{}_{encap}\",", self.pods);
         let _ = writeln!(s, "    seed: {},", self.seed);
         let _ = writeln!(s, "    events_max: {events_max},");
-        let _ = writeln!(s, "    segments: [(name: \"underlay\", delay_us: 1)],");
+        if self.rack_size == 0 {
+            let _ = writeln!(s, "    segments: [(name: \"underlay\", delay_us: 1)],");
+        } else {
+            let _ = writeln!(s, "    segments: [");
+            for r in 0..self.racks() {
+                let _ = writeln!(s, "        (name: \"rack{r}\", delay_us: 1),");
+            }
+            let _ = writeln!(s, "    ],");
+            let _ = writeln!(s, "    netns: [(");
+            let _ = writeln!(s, "        name: \"router\",");
+            let _ = writeln!(s, "        sysctls: [\"net.ipv4.ip_forward=1\"],");
+            let _ = writeln!(s, "        devices: [");
+            for r in 0..self.racks() {
+                let [a, b, c] = Self::rack_net(r);
+                let _ = writeln!(
+                    s,
+                    "            (name: \"eth{r}\", kind: Nic(segment: \"rack{r}\"), addrs: [\"{a}.{b}.{c}.254/24\"]),"
+                );
+            }
+            let _ = writeln!(s, "        ],");
+            let _ = writeln!(s, "    )],");
+        }
         let _ = writeln!(s, "    cluster: (");
         let _ = writeln!(s, "        cni: Calico(cidr: \"10.0.0.0/14\"{mode}),");
         let _ = writeln!(s, "        pods_per_node: {},", self.pods);
         let _ = writeln!(s, "        nodes: [");
         for i in 0..n {
-            let ip = std::net::Ipv4Addr::from(u32::from_be_bytes([192, 168, 0, 0]) + i + 1);
-            let _ = writeln!(
-                s,
-                "            (name: \"node{i}\", ip: \"{ip}/16\", gateway: \"192.168.255.254\"),"
-            );
+            if self.rack_size == 0 {
+                let ip = std::net::Ipv4Addr::from(u32::from_be_bytes([192, 168, 0, 0]) + i + 1);
+                let _ = writeln!(
+                    s,
+                    "            (name: \"node{i}\", ip: \"{ip}/16\", gateway: \"192.168.255.254\"),"
+                );
+            } else {
+                let (r, k) = (i / self.rack_size, i % self.rack_size);
+                let [a, b, c] = Self::rack_net(r);
+                let _ = writeln!(
+                    s,
+                    "            (name: \"node{i}\", ip: \"{a}.{b}.{c}.{}/24\", gateway: \"{a}.{b}.{c}.254\", segment: \"rack{r}\"),",
+                    k + 1
+                );
+            }
         }
         let _ = writeln!(s, "        ],");
         let _ = writeln!(s, "    ),");
