@@ -2,6 +2,22 @@
 //! The only place that prints or exits.
 
 use clap::{Parser, Subcommand, ValueEnum};
+
+/// `print!` that does not panic when stdout is a closed pipe (`sim ... | head`).
+macro_rules! out {
+    ($($t:tt)*) => {{
+        use std::io::Write as _;
+        let _ = write!(std::io::stdout(), $($t)*);
+    }};
+}
+
+/// `println!` without the panic on a closed pipe.
+macro_rules! outln {
+    ($($t:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stdout(), $($t)*);
+    }};
+}
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -202,7 +218,7 @@ fn main() -> ExitCode {
             what: GenCmd::Pods(a),
         } => match a.workload() {
             Ok(w) => {
-                print!("{}", w.to_ron());
+                out!("{}", w.to_ron());
                 ExitCode::SUCCESS
             }
             Err(e) => {
@@ -214,7 +230,7 @@ fn main() -> ExitCode {
             what: GenCmd::Cluster(a),
         } => match a.workload() {
             Ok(w) => {
-                print!("{}", w.to_ron());
+                out!("{}", w.to_ron());
                 ExitCode::SUCCESS
             }
             Err(e) => {
@@ -234,7 +250,7 @@ fn main() -> ExitCode {
             };
             match sim::bench::run_cluster(&w) {
                 Ok(r) => {
-                    println!("{}", r.line());
+                    outln!("{}", r.line());
                     if r.replied == w.pings() {
                         ExitCode::SUCCESS
                     } else {
@@ -264,7 +280,7 @@ fn main() -> ExitCode {
             };
             match sim::bench::run_pods(&w, started) {
                 Ok(r) => {
-                    println!("{}", r.line());
+                    outln!("{}", r.line());
                     if r.delivered == 2 * w.requests() {
                         ExitCode::SUCCESS
                     } else {
@@ -305,15 +321,15 @@ fn main() -> ExitCode {
                     return ExitCode::from(2);
                 }
             };
-            print!("{}", sim::run::report(&r));
+            out!("{}", sim::run::report(&r));
             if tables {
                 for ns in 0..r.built.world.ns.len() {
-                    println!("\n{}", r.built.world.tables(ns));
+                    outln!("\n{}", r.built.world.tables(ns));
                 }
             }
             let dir = out.unwrap_or_else(|| PathBuf::from("traces").join(&r.built.name));
             match sim::run::write_outputs(&r, &dir) {
-                Ok(files) => println!("\ntraces: {} files in {}", files.len(), dir.display()),
+                Ok(files) => outln!("\ntraces: {} files in {}", files.len(), dir.display()),
                 Err(e) => {
                     eprintln!("sim: {e}");
                     return ExitCode::from(2);
@@ -332,7 +348,7 @@ fn main() -> ExitCode {
             });
             match expanded {
                 Ok(s) => {
-                    print!("{}", sim::scenario::emit::to_ron(&s));
+                    out!("{}", sim::scenario::emit::to_ron(&s));
                     ExitCode::SUCCESS
                 }
                 Err(e) => {
@@ -375,13 +391,13 @@ fn main() -> ExitCode {
                 }
                 found = true;
                 if route_n {
-                    println!(
+                    outln!(
                         "# ip netns exec {} route -n\n{}",
                         w.ns[ns].name,
                         w.route_n(ns)
                     );
                 } else {
-                    println!("{}", w.tables(ns));
+                    outln!("{}", w.tables(ns));
                 }
             }
             if !found {
@@ -440,14 +456,14 @@ fn check(
             }
         }
     };
-    print!("{out}");
+    out!("{out}");
     if format == Format::Table && !outcomes.is_empty() {
-        println!("\nexpectations (the scenario's own traffic, as sim run runs it):");
+        outln!("\nexpectations (the scenario's own traffic, as sim run runs it):");
         for o in &outcomes {
             if o.ok {
-                println!("  ok    {}", o.what);
+                outln!("  ok    {}", o.what);
             } else {
-                println!("  FAIL  {}\n        {}", o.what, o.detail);
+                outln!("  FAIL  {}\n        {}", o.what, o.detail);
             }
         }
     }

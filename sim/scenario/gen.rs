@@ -30,6 +30,93 @@ pub struct PodsWorkload {
 }
 
 impl PodsWorkload {
+    fn node_ip(i: u32) -> std::net::Ipv4Addr {
+        std::net::Ipv4Addr::from(u32::from_be_bytes([192, 168, 0, 0]) + i + 1)
+    }
+
+    /// WORKLOAD.md §2 as low-level netns.
+    fn to_ron_plain(&self) -> String {
+        let (n, p) = (self.nodes, self.pods);
+        let events_max = self.requests() * 24 + 1_000_000;
+        let mut s = String::new();
+        let _ = writeln!(
+            s,
+            "// `sim gen pods --nodes {n} --pods {p} --k {} --encap none`: the all-pairs UDP echo\n\
+             // workload of bench/ns3/WORKLOAD.md. M = {} pods, R = {} requests, 2R = {} datagrams\n\
+             // delivered to sockets.",
+            self.k,
+            self.pods_total(),
+            self.requests(),
+            2 * self.requests()
+        );
+        let _ = writeln!(s, "Scenario(");
+        let _ = writeln!(s, "    name: \"pods_n{n}_p{p}_k{}_none\",", self.k);
+        let _ = writeln!(s, "    seed: {},", self.seed);
+        let _ = writeln!(s, "    events_max: {events_max},");
+        let _ = writeln!(s, "    segments: [(name: \"underlay\", delay_us: 1)],");
+        let _ = writeln!(s, "    netns: [");
+        for i in 0..n {
+            let (hi, lo) = (i >> 8, i & 255);
+            let _ = writeln!(s, "        (name: \"node{i}\", devices: [");
+            let _ = writeln!(
+                s,
+                "            (name: \"eth0\", kind: Nic(segment: \"underlay\"), addrs: [\"{}/16\"]),",
+                Self::node_ip(i)
+            );
+            for j in 0..p {
+                let _ = writeln!(
+                    s,
+                    "            (name: \"cali{j}\", kind: Veth(peer: \"node{i}-pod{j}/eth0\"), mac: \"ee:ee:ee:ee:ee:ee\"),"
+                );
+            }
+            let _ = writeln!(s, "        ], sysctls: [\"net.ipv4.ip_forward=1\"");
+            for j in 0..p {
+                let _ = writeln!(
+                    s,
+                    "            , \"net.ipv4.conf.cali{j}.proxy_arp=1\", \"net.ipv4.neigh.cali{j}.proxy_delay=0\""
+                );
+            }
+            let _ = writeln!(
+                s,
+                "        ], routes: [\"default via 192.168.255.254 dev eth0\""
+            );
+            for j in 0..p {
+                let _ = writeln!(
+                    s,
+                    "            , \"10.{hi}.{lo}.{} dev cali{j} scope link\"",
+                    j + 1
+                );
+            }
+            for k in (0..n).filter(|&k| k != i) {
+                let _ = writeln!(
+                    s,
+                    "            , \"10.{}.{}.0/24 via {} dev eth0\"",
+                    k >> 8,
+                    k & 255,
+                    Self::node_ip(k)
+                );
+            }
+            let _ = writeln!(s, "        ]),");
+            for j in 0..p {
+                let _ = writeln!(
+                    s,
+                    "        (name: \"node{i}-pod{j}\", host: \"node{i}\", devices: [(name: \"eth0\", kind: Veth(peer: \"node{i}/cali{j}\"), addrs: [\"10.{hi}.{lo}.{}/32\"])],\n\
+                     \x20        routes: [\"169.254.1.1 dev eth0 scope link\", \"default via 169.254.1.1 dev eth0\"]),",
+                    j + 1
+                );
+            }
+        }
+        let _ = writeln!(s, "    ],");
+        let _ = writeln!(s, "    capture: [],");
+        let _ = writeln!(
+            s,
+            "    traffic: [PodsEcho(k: {}, gap_ns: {}, size: {}, port: 9)],",
+            self.k, self.gap_ns, self.payload
+        );
+        let _ = writeln!(s, ")");
+        s
+    }
+
     /// M = N * P.
     pub fn pods_total(&self) -> u64 {
         u64::from(self.nodes) * u64::from(self.pods)
@@ -66,12 +153,18 @@ impl PodsWorkload {
         Ok(())
     }
 
-    /// The scenario as RON text: a Calico cluster (pods with `169.254.1.1` as gateway through
-    /// proxy ARP on their `cali` veths, node routes `10.x.y.0/24 via NODE`), one segment with
-    /// 1 µs delay as the ns-3 bus has, no captures, and the all-pairs `PodsEcho` traffic. The
-    /// nodes' default route (to a gateway that never answers, as no traffic leaves the
+    /// The scenario as RON text: one segment with 1 µs delay as the ns-3 bus has, no captures,
+    /// the all-pairs `PodsEcho` traffic, and Calico-style pods (`169.254.1.1` as gateway
+    /// through proxy ARP on their `cali` veths). Without encapsulation it is WORKLOAD.md §2
+    /// exactly: netns, veths, addresses and routes written out, no iptables (so no
+    /// conntrack), as felix-less Calico BGP routing. With IPIP or VXLAN it is a Calico cluster
+    /// preset, with felix's nat table and so conntrack on every node: a heavier workload.
+    /// The nodes' default route (to a gateway that never answers, as no traffic leaves the
     /// cluster) is what lets proxy ARP answer the pods, as on every real node.
     pub fn to_ron(&self) -> String {
+        if self.encap == Encap::None {
+            return self.to_ron_plain();
+        }
         let (n, p) = (self.nodes, self.pods);
         let mode = match self.encap {
             Encap::None => "",
