@@ -279,6 +279,13 @@ impl World {
             .find(|&d| self.devs[d].name == name)
     }
 
+    /// Makes clones share netns and devices until written: call before forking a world many
+    /// times (`sim check`); a single run is faster unshared.
+    pub fn share(&mut self) {
+        self.ns.share();
+        self.devs.share();
+    }
+
     pub fn ns_by_name(&self, name: &str) -> Option<NsId> {
         self.ns_names.get(name).copied()
     }
