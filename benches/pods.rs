@@ -47,7 +47,16 @@ fn main() {
     let mut failed = false;
     println!(
         "{:<4} {:>4} {:>4} {:>3} {:>10} {:>11} {:>9} {:>9} {:>13} {:>10}",
-        "size", "N", "P", "K", "delivered", "events", "setup_s", "run_s", "delivered/s", "maxrss_kb"
+        "size",
+        "N",
+        "P",
+        "K",
+        "delivered",
+        "events",
+        "setup_s",
+        "run_s",
+        "delivered/s",
+        "maxrss_kb"
     );
     for (i, s) in sizes.split_whitespace().enumerate() {
         let v: Vec<&str> = s.split(',').collect();

@@ -35,7 +35,7 @@ impl PodsWorkload {
     }
 
     /// WORKLOAD.md §2 as low-level netns.
-    fn to_ron_plain(&self) -> String {
+    fn plain_ron(&self) -> String {
         let (n, p) = (self.nodes, self.pods);
         let events_max = self.requests() * 24 + 1_000_000;
         let mut s = String::new();
@@ -163,7 +163,7 @@ impl PodsWorkload {
     /// cluster) is what lets proxy ARP answer the pods, as on every real node.
     pub fn to_ron(&self) -> String {
         if self.encap == Encap::None {
-            return self.to_ron_plain();
+            return self.plain_ron();
         }
         let (n, p) = (self.nodes, self.pods);
         let mode = match self.encap {
@@ -347,19 +347,19 @@ impl ClusterWorkload {
         let _ = writeln!(s, "        pods_per_node: {},", self.pods);
         let _ = writeln!(s, "        nodes: [");
         for i in 0..n {
-            if self.rack_size == 0 {
-                let ip = std::net::Ipv4Addr::from(u32::from_be_bytes([192, 168, 0, 0]) + i + 1);
-                let _ = writeln!(
-                    s,
-                    "            (name: \"node{i}\", ip: \"{ip}/16\", gateway: \"192.168.255.254\"),"
-                );
-            } else {
-                let (r, k) = (i / self.rack_size, i % self.rack_size);
+            if let Some(r) = i.checked_div(self.rack_size) {
+                let k = i % self.rack_size;
                 let [a, b, c] = Self::rack_net(r);
                 let _ = writeln!(
                     s,
                     "            (name: \"node{i}\", ip: \"{a}.{b}.{c}.{}/24\", gateway: \"{a}.{b}.{c}.254\", segment: \"rack{r}\"),",
                     k + 1
+                );
+            } else {
+                let ip = std::net::Ipv4Addr::from(u32::from_be_bytes([192, 168, 0, 0]) + i + 1);
+                let _ = writeln!(
+                    s,
+                    "            (name: \"node{i}\", ip: \"{ip}/16\", gateway: \"192.168.255.254\"),"
                 );
             }
         }
