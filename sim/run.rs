@@ -112,7 +112,8 @@ pub fn report(r: &RunResult) -> String {
     out
 }
 
-fn fmt_secs(ns: u64) -> String {
+/// Nanoseconds as `S.NNNNNNNNN` seconds.
+pub fn fmt_secs(ns: u64) -> String {
     let s = format!("{}.{:09}", ns / 1_000_000_000, ns % 1_000_000_000);
     s.trim_end_matches('0').trim_end_matches('.').to_string()
 }

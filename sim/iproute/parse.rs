@@ -71,7 +71,7 @@ fn unsupported(ctx: &str, tok: &str) -> ParseError {
 /// Splits a line into words like a POSIX shell: quotes and backslashes, `#` comments; an
 /// unquoted `>` is a word of its own (for `echo 1 >/proc/...`). Pipes, lists and expansions
 /// are refused: the simulator runs one command per line, not a shell.
-pub(super) fn split_words(line: &str) -> Result<Vec<String>, ParseError> {
+pub fn split_words(line: &str) -> Result<Vec<String>, ParseError> {
     let mut words = Vec::new();
     let mut cur = String::new();
     let mut in_word = false;
