@@ -333,8 +333,13 @@ pub fn export(s: &Scenario, w: &World, prefix: &str) -> Result<Export, Error> {
                     let refs: Vec<&str> = a.iter().map(String::as_str).collect();
                     lines.push(ip(&ns, &refs));
                 }
-                // tunl0 appears in every netns when the ipip module is loaded.
-                DeviceKind::Ipip => {}
+                // tunl0 appears in every netns when the ipip module is loaded: not created,
+                // only named here (so that `setup` gives it this place among the devices).
+                DeviceKind::Ipip => {
+                    let mut l = ip(&ns, &["link", "set", "dev", &d.name, "down"]);
+                    l.comment = Some("tunl0 comes with the ipip module (modprobe ipip)".into());
+                    lines.push(l);
+                }
             }
             created.push((n.name.clone(), d.name.clone()));
         }
