@@ -332,10 +332,40 @@ pub fn run(path: &Path, opts: &Options) -> Result<Outcome, Error> {
     }
     let stop = stop_ms(&s);
     s.duration_ms = Some(stop);
-    let mut built = scenario::build(&file, &text, &s)?;
-    let ex = export(&s, &built.world, &opts.prefix)?;
+    // The kernel re-draws every device's reachable_time every 300 s; a run that straddles
+    // that is done again (once), since sim takes the values from the run's start.
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
+        match run_once(&file, &text, &s, &name, stop, opts)? {
+            Err(redrawn) if attempt < 2 => {
+                let _ = redrawn;
+                continue;
+            }
+            Err(redrawn) => {
+                return Err(Error::Arg {
+                    arg: format!("sim oracle {file}"),
+                    msg: format!("the kernel re-drew reachable_time during both runs: {redrawn}"),
+                })
+            }
+            Ok(out) => return Ok(out),
+        }
+    }
+}
+
+/// One oracle run; `Ok(Err(what))` when the kernel re-drew a reachable_time during it.
+fn run_once(
+    file: &str,
+    text: &str,
+    s: &Scenario,
+    name: &str,
+    stop: u64,
+    opts: &Options,
+) -> Result<Result<Outcome, String>, Error> {
+    let name = name.to_string();
+    let mut built = scenario::build(file, text, s)?;
+    let ex = export(s, &built.world, &opts.prefix)?;
     built.until = Some(SimInstant::ZERO + SimDuration::from_ms(stop));
-    let sim = crate::run::run_built(built)?;
 
     delete_leftovers(&opts.prefix);
     let mut guard = Guard {
@@ -343,8 +373,8 @@ pub fn run(path: &Path, opts: &Options) -> Result<Outcome, Error> {
         children: Vec::new(),
         keep: opts.keep,
     };
-    if let Some(reason) = probe(&s, &opts.prefix, &mut guard) {
-        return Ok(Outcome::Skipped { name, reason });
+    if let Some(reason) = probe(s, &opts.prefix, &mut guard) {
+        return Ok(Ok(Outcome::Skipped { name, reason }));
     }
     let io = |e: std::io::Error| Error::Io {
         path: opts.work_dir.display().to_string(),
@@ -353,7 +383,7 @@ pub fn run(path: &Path, opts: &Options) -> Result<Outcome, Error> {
     let _ = std::fs::remove_dir_all(&opts.work_dir);
     std::fs::create_dir_all(&opts.work_dir).map_err(io)?;
     std::fs::write(opts.work_dir.join("setup.sh"), ex.script()).map_err(io)?;
-    let kernel = run_kernel(&s, &ex, &sim, stop, opts, &mut guard);
+    let kernel = run_kernel(s, &ex, &built.world, stop, opts, &mut guard);
     let cleanup_check = |guard: &mut Guard| {
         guard.cleanup();
         if !opts.keep {
@@ -370,7 +400,17 @@ pub fn run(path: &Path, opts: &Options) -> Result<Outcome, Error> {
             });
         }
     };
-    let mut report = compare(&name, &s, &opts.prefix, &sim, &kernel, stop);
+    if let Some(what) = &kernel.redrawn {
+        cleanup_check(&mut guard);
+        return Ok(Err(what.clone()));
+    }
+    // The one random draw sim cannot share with the kernel by configuration: each device's
+    // reachable_time (`neigh_rand_reach_time`, uniform in [15 s, 45 s)). sim takes the kernel's.
+    for (d, ms) in &kernel.reachable {
+        built.world.devs[*d].reachable_time = SimDuration::from_ms(*ms);
+    }
+    let sim = crate::run::run_built(built)?;
+    let mut report = compare(&name, s, &opts.prefix, &sim, &kernel, stop);
     cleanup_check(&mut guard);
     // Every netns made here must be gone.
     if !opts.keep {
@@ -387,7 +427,7 @@ pub fn run(path: &Path, opts: &Options) -> Result<Outcome, Error> {
             });
         }
     }
-    Ok(Outcome::Compared(report))
+    Ok(Ok(Outcome::Compared(report)))
 }
 
 /// What the kernel produced.
@@ -401,6 +441,10 @@ struct KernelRun {
     pings: Vec<String>,
     /// Changes the kernel refused: (command, error).
     refused: Vec<(String, String)>,
+    /// sim device -> the kernel's reachable_time (ms) for it at the start of the traffic.
+    reachable: Vec<(usize, u64)>,
+    /// Set when a device's reachable_time changed during the run: which.
+    redrawn: Option<String>,
 }
 
 /// The table commands compared, with the sim's side.
@@ -409,12 +453,11 @@ const TABLES: &[&str] = &["ip addr", "ip route", "ip route show table local", "i
 fn run_kernel(
     s: &Scenario,
     ex: &Export,
-    sim: &RunResult,
+    w: &crate::world::World,
     stop: u64,
     opts: &Options,
     guard: &mut Guard,
 ) -> Result<KernelRun, String> {
-    let w = &sim.built.world;
     for n in &ex.netns {
         guard.netns.push(n.clone());
     }
@@ -433,6 +476,7 @@ fn run_kernel(
     {
         std::thread::sleep(Duration::from_millis(SETTLE_MS));
     }
+    let reach_start = reachable_times(w, &kns)?;
     // Counters from here on: nstat's absolute values now, subtracted at the end.
     let mut base = BTreeMap::new();
     for n in &w.ns {
@@ -566,6 +610,14 @@ fn run_kernel(
             p.records.into_iter().map(|r| r.data).collect::<Vec<_>>(),
         );
     }
+    let reach_end = reachable_times(w, &kns)?;
+    let redrawn = reach_start
+        .iter()
+        .zip(&reach_end)
+        .find(|(a, b)| a != b)
+        .map(|((d, a), (_, b))| {
+            format!("{}: {a} ms, then {b} ms", w.devs[*d].name)
+        });
     // Tables and counters of every netns.
     let mut tables = BTreeMap::new();
     let mut nstat = BTreeMap::new();
@@ -599,7 +651,35 @@ fn run_kernel(
         nstat,
         pings: ping_out,
         refused,
+        reachable: reach_start,
+        redrawn,
     })
+}
+
+/// Each ARP device's reachable_time in the kernel (`ip ntable show`, the `reachable` value
+/// the kernel drew, not `base_reachable`).
+fn reachable_times(
+    w: &crate::world::World,
+    kns: &dyn Fn(&str) -> String,
+) -> Result<Vec<(usize, u64)>, String> {
+    let mut out = Vec::new();
+    for (d, dev) in w.devs.iter().enumerate() {
+        if dev.is_noarp() {
+            continue;
+        }
+        let ns = kns(&w.ns[dev.ns].name);
+        let text = run_cmd(&sv(&[
+            "ip", "-n", &ns, "ntable", "show", "name", "arp_cache", "dev", &dev.name,
+        ]))?;
+        let words: Vec<&str> = text.split_whitespace().collect();
+        let ms = words
+            .windows(2)
+            .find(|p| p[0] == "reachable")
+            .and_then(|p| p[1].parse::<u64>().ok())
+            .ok_or_else(|| format!("ip ntable show dev {} in {ns}: no reachable time", dev.name))?;
+        out.push((d, ms));
+    }
+    Ok(out)
 }
 
 /// Runs one exported line.
