@@ -215,7 +215,7 @@ pub fn export(s: &Scenario, w: &World, prefix: &str) -> Result<Export, Error> {
     // Segment bridges.
     for g in &bridged {
         let ns = kname(g);
-        let mut l = ip(&ns, &["link", "add", "br0", "type", "bridge"]);
+        let mut l = ip(&ns, &["link", "add", "name", "br0", "type", "bridge"]);
         l.comment = Some("sim: segment".into());
         lines.push(l);
     }
@@ -245,6 +245,7 @@ pub fn export(s: &Scenario, w: &World, prefix: &str) -> Result<Export, Error> {
                         &[
                             "link",
                             "add",
+                            "name",
                             &d.name,
                             "type",
                             "veth",
@@ -271,6 +272,7 @@ pub fn export(s: &Scenario, w: &World, prefix: &str) -> Result<Export, Error> {
                             &[
                                 "link",
                                 "add",
+                                "name",
                                 &d.name,
                                 "type",
                                 "veth",
@@ -290,6 +292,7 @@ pub fn export(s: &Scenario, w: &World, prefix: &str) -> Result<Export, Error> {
                             &[
                                 "link",
                                 "add",
+                                "name",
                                 &d.name,
                                 "type",
                                 "veth",
@@ -305,10 +308,10 @@ pub fn export(s: &Scenario, w: &World, prefix: &str) -> Result<Export, Error> {
                     lines.push(l);
                 }
                 DeviceKind::Bridge => {
-                    lines.push(ip(&ns, &["link", "add", &d.name, "type", "bridge"]));
+                    lines.push(ip(&ns, &["link", "add", "name", &d.name, "type", "bridge"]));
                 }
                 DeviceKind::Vxlan(v) => {
-                    let mut a = words(&["link", "add", &d.name, "type", "vxlan"]);
+                    let mut a = words(&["link", "add", "name", &d.name, "type", "vxlan"]);
                     a.extend(words(&["id", &v.id.to_string()]));
                     a.extend(words(&[
                         "dstport",
@@ -350,11 +353,11 @@ pub fn export(s: &Scenario, w: &World, prefix: &str) -> Result<Export, Error> {
         let ports = seg_ports.get(g).cloned().unwrap_or_default();
         for (pns, pdev) in &ports {
             let port = seg_port_name(&ports, pns, pdev);
-            let mut l = ip(&ns, &["link", "set", &port, "master", "br0", "up"]);
+            let mut l = ip(&ns, &["link", "set", "dev", &port, "master", "br0", "up"]);
             l.comment = Some("sim: segment".into());
             lines.push(l);
         }
-        let mut l = ip(&ns, &["link", "set", "br0", "up"]);
+        let mut l = ip(&ns, &["link", "set", "dev", "br0", "up"]);
         l.comment = Some("sim: segment".into());
         lines.push(l);
     }
@@ -377,11 +380,11 @@ pub fn export(s: &Scenario, w: &World, prefix: &str) -> Result<Export, Error> {
             if set_mac {
                 lines.push(ip(
                     &ns,
-                    &["link", "set", &d.name, "address", &fmt_mac(&dev.mac)],
+                    &["link", "set", "dev", &d.name, "address", &fmt_mac(&dev.mac)],
                 ));
             }
             if let Some(m) = d.mtu {
-                lines.push(ip(&ns, &["link", "set", &d.name, "mtu", &m.to_string()]));
+                lines.push(ip(&ns, &["link", "set", "dev", &d.name, "mtu", &m.to_string()]));
             }
             if matches!(dev.kind, DevKind::Veth { .. } | DevKind::Nic { .. }) {
                 let mut l = exec(&ns, words(&["ethtool", "-K", &d.name, "tx", "off"]));
@@ -395,7 +398,7 @@ pub fn export(s: &Scenario, w: &World, prefix: &str) -> Result<Export, Error> {
         let ns = kname(&n.name);
         for d in &n.devices {
             if let Some(m) = &d.master {
-                lines.push(ip(&ns, &["link", "set", &d.name, "master", m]));
+                lines.push(ip(&ns, &["link", "set", "dev", &d.name, "master", m]));
                 if d.hairpin {
                     lines.push(exec(
                         &ns,
@@ -410,7 +413,7 @@ pub fn export(s: &Scenario, w: &World, prefix: &str) -> Result<Export, Error> {
         let ns = kname(&n.name);
         for d in &n.devices {
             if d.up {
-                lines.push(ip(&ns, &["link", "set", &d.name, "up"]));
+                lines.push(ip(&ns, &["link", "set", "dev", &d.name, "up"]));
             }
             for a in &d.addrs {
                 lines.push(ip(&ns, &["addr", "add", a, "dev", &d.name]));
@@ -421,7 +424,7 @@ pub fn export(s: &Scenario, w: &World, prefix: &str) -> Result<Export, Error> {
             .iter()
             .filter(|kv| crate::iproute::sysctl_device(kv).is_some())
         {
-            lines.push(sysctl(&ns, kv));
+            lines.push(sysctl(&ns, &kernel_sysctl(kv)));
         }
     }
     // Routes, neighbours, FDB, ipsets, iptables: as the builder adds them.
@@ -502,4 +505,18 @@ fn seg_port_name(ports: &[(&str, &str)], ns: &str, dev: &str) -> String {
         p = format!("port{i}");
     }
     p
+}
+
+/// `key=value` as sysctl(8) takes it: sysctl reads dots as separators, so a key naming a
+/// device with a dot (`net.ipv4.conf.vxlan.calico.rp_filter`) needs the slash form.
+pub fn kernel_sysctl(kv: &str) -> String {
+    let (key, val) = kv.split_once('=').unwrap_or((kv, ""));
+    match crate::iproute::sysctl_device(key) {
+        Some(dev) if dev.contains('.') => {
+            let (head, knob) = key.rsplit_once('.').unwrap_or((key, ""));
+            let prefix = head.strip_suffix(dev).unwrap_or(head).replace('.', "/");
+            format!("{prefix}{dev}/{knob}={val}")
+        }
+        _ => kv.to_string(),
+    }
 }
