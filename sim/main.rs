@@ -198,8 +198,10 @@ fn main() -> ExitCode {
             opts.keep = keep;
             match sim::oracle::run(&file, &opts) {
                 Ok(sim::oracle::Outcome::Skipped { name, reason }) => {
-                    println!("== oracle: {name} ==
-skipped: {reason}");
+                    println!(
+                        "== oracle: {name} ==
+skipped: {reason}"
+                    );
                     ExitCode::from(3)
                 }
                 Ok(sim::oracle::Outcome::Compared(r)) => {

@@ -39,15 +39,25 @@ fn every_shipped_scenario_round_trips_through_export_and_setup() {
         let ex = scenario::export::export(&s, &built.world, "").unwrap();
         let script = ex.script();
         assert!(script.contains("ip netns add"), "{name}: {script}");
-        let ron = format!("Scenario(\n    seed: {},\n    setup: r#\"\n{script}\"#,\n)\n", s.seed);
+        let ron = format!(
+            "Scenario(\n    seed: {},\n    setup: r#\"\n{script}\"#,\n)\n",
+            s.seed
+        );
         let back = scenario::parse("export.ron", &ron)
             .unwrap_or_else(|e| panic!("{name}: the export does not load: {e}\n{script}"));
         let a = tables(&s, &file, &text);
         let b = tables(&back, "export.ron", &ron);
         let names = |t: &[(String, String)]| t.iter().map(|x| x.0.clone()).collect::<Vec<_>>();
-        assert_eq!(names(&a), names(&b), "{name}: other netns after the round trip");
+        assert_eq!(
+            names(&a),
+            names(&b),
+            "{name}: other netns after the round trip"
+        );
         for ((n, x), (_, y)) in a.iter().zip(&b) {
-            assert_eq!(x, y, "{name}: netns {n} differs after export and setup\n{script}");
+            assert_eq!(
+                x, y,
+                "{name}: netns {n} differs after export and setup\n{script}"
+            );
         }
     }
 }
@@ -64,16 +74,18 @@ fn setup_err(body: &str) -> String {
 fn an_unsupported_command_is_an_error_naming_it_at_its_line_and_column() {
     // Line 1 is `Scenario(`, 2 holds `setup: r#"`, so the body starts on line 3.
     let e = setup_err("ip netns add a\n  ip -n a rule add from 10.0.0.0/8 table 100\n");
-    assert_eq!(
-        e.split(": setup:").next().unwrap(),
-        "lab.ron:4:3",
+    assert_eq!(e.split(": setup:").next().unwrap(), "lab.ron:4:3", "{e}");
+    assert!(
+        e.contains("\"ip -n a rule add from 10.0.0.0/8 table 100\""),
         "{e}"
     );
-    assert!(e.contains("\"ip -n a rule add from 10.0.0.0/8 table 100\""), "{e}");
     assert!(e.contains("unsupported command"), "{e}");
     let e = setup_err("ip netns add a\nip -n a link add m0 type macvlan\n");
     assert!(e.starts_with("lab.ron:4:1: "), "{e}");
-    assert!(e.contains("device type \"macvlan\" is not supported"), "{e}");
+    assert!(
+        e.contains("device type \"macvlan\" is not supported"),
+        "{e}"
+    );
     let e = setup_err("ip netns add a\nip -n a link add vx type vxlan id 1 group 239.1.1.1\n");
     assert!(e.contains("vxlan option \"group\" is not supported"), "{e}");
     let e = setup_err("ip link add a type bridge\n");
@@ -113,6 +125,10 @@ ip netns exec ns3 ip neigh add 169.254.1.1 dev veth1 lladdr ee:ee:ee:ee:ee:ee
     assert!(w
         .ip_neigh(ns3)
         .contains("169.254.1.1 dev veth1 lladdr ee:ee:ee:ee:ee:ee PERMANENT"));
-    assert!(w.ip_addr(ns3).contains("inet 10.42.1.13/32 scope global veth1"));
-    assert!(w.ip_route(ns3).contains("default via 169.254.1.1 dev veth1"));
+    assert!(w
+        .ip_addr(ns3)
+        .contains("inet 10.42.1.13/32 scope global veth1"));
+    assert!(w
+        .ip_route(ns3)
+        .contains("default via 169.254.1.1 dev veth1"));
 }

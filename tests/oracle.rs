@@ -15,12 +15,12 @@ use sim::oracle::{self, Outcome};
 
 /// The labs the kernel can build; they must be compared, never skipped.
 const KERNEL_LABS: &[&str] = &[
-    "calico_pod_host",    // L1
-    "flannel_same_node",  // L5
-    "calico_vxlan",       // L6
-    "flannel_vxlan",      // L7
-    "calico_vxlan_l2",    // L2 with VXLAN
-    "router_icmp",        // TTL exceeded and unreachable from routers
+    "calico_pod_host",   // L1
+    "flannel_same_node", // L5
+    "calico_vxlan",      // L6
+    "flannel_vxlan",     // L7
+    "calico_vxlan_l2",   // L2 with VXLAN
+    "router_icmp",       // TTL exceeded and unreachable from routers
     "calico_vxlan_preset",
     "flannel_vxlan_preset",
     "flannel_host_gw",
@@ -93,14 +93,22 @@ fn every_shipped_scenario_the_kernel_can_build_matches_the_kernel() {
                 if KERNEL_LABS.contains(&name.as_str()) {
                     failures.push_str(&format!("{name} was skipped: {reason}\n"));
                 } else if !reason.contains("ipip") {
-                    failures.push_str(&format!("{name}: skipped for another reason than ipip: {reason}\n"));
+                    failures.push_str(&format!(
+                        "{name}: skipped for another reason than ipip: {reason}\n"
+                    ));
                 }
             }
             Err(e) => failures.push_str(&format!("{name}: the oracle failed: {e}\n")),
         }
     }
-    assert!(compared >= KERNEL_LABS.len(), "only {compared} scenarios compared");
-    assert!(failures.is_empty(), "sim differs from the kernel:\n{failures}");
+    assert!(
+        compared >= KERNEL_LABS.len(),
+        "only {compared} scenarios compared"
+    );
+    assert!(
+        failures.is_empty(),
+        "sim differs from the kernel:\n{failures}"
+    );
 }
 
 #[test]

@@ -389,4 +389,3 @@ pub fn frame_diff(kernel_raw: &[u8], sim_raw: &[u8], k: &[u8], s: &[u8]) -> Opti
     out.push_str(&hex_rows(k, s));
     Some(out)
 }
-

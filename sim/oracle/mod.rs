@@ -37,7 +37,9 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 /// The tools the oracle runs.
-pub const TOOLS: &[&str] = &["ip", "bridge", "tcpdump", "ping", "ethtool", "nstat", "sysctl"];
+pub const TOOLS: &[&str] = &[
+    "ip", "bridge", "tcpdump", "ping", "ethtool", "nstat", "sysctl",
+];
 
 /// How long the kernel (and sim) run after the last ping's last request: replies, ICMP errors.
 const TAIL_MS: u64 = 1000;
@@ -111,7 +113,11 @@ impl Report {
             self.run_ms, self.captures, self.frames_kernel, self.frames_sim, self.netns, self.pings
         );
         if !self.reachable.is_empty() {
-            let _ = writeln!(o, "reachable_time (ms) from the kernel: {}", self.reachable.join(" "));
+            let _ = writeln!(
+                o,
+                "reachable_time (ms) from the kernel: {}",
+                self.reachable.join(" ")
+            );
         }
         for l in &self.ping_lines {
             let _ = writeln!(o, "  {l}");
@@ -140,7 +146,10 @@ impl Report {
 #[derive(Clone, Debug)]
 pub enum Outcome {
     /// The kernel cannot build this scenario (a device type it lacks): why.
-    Skipped { name: String, reason: String },
+    Skipped {
+        name: String,
+        reason: String,
+    },
     Compared(Report),
 }
 
@@ -265,6 +274,9 @@ fn stop_ms(s: &Scenario) -> u64 {
     end
 }
 
+/// A test on a device kind.
+type DevicePred = dyn Fn(&DeviceKind) -> bool;
+
 /// Why the kernel cannot build this scenario, if it cannot: probes each device type the
 /// scenario uses in a scratch netns.
 fn probe(s: &Scenario, prefix: &str, guard: &mut Guard) -> Option<String> {
@@ -274,18 +286,17 @@ fn probe(s: &Scenario, prefix: &str, guard: &mut Guard) -> Option<String> {
     }
     guard.netns.push(ns.clone());
     let kinds = |f: &dyn Fn(&DeviceKind) -> bool| {
-        s.netns
-            .iter()
-            .flat_map(|n| &n.devices)
-            .any(|d| f(&d.kind))
+        s.netns.iter().flat_map(|n| &n.devices).any(|d| f(&d.kind))
     };
     let mut why = None;
     if kinds(&|k| matches!(k, DeviceKind::Ipip)) {
         // The ipip module creates tunl0 in every netns; without it there is none.
         if run_cmd(&sv(&["ip", "-n", &ns, "link", "show", "tunl0"])).is_err() {
-            let e = run_cmd(&sv(&["ip", "-n", &ns, "link", "add", "tunl0", "type", "ipip"]))
-                .err()
-                .unwrap_or_default();
+            let e = run_cmd(&sv(&[
+                "ip", "-n", &ns, "link", "add", "tunl0", "type", "ipip",
+            ]))
+            .err()
+            .unwrap_or_default();
             why = Some(format!(
                 "this kernel has no ipip (no tunl0 in a new netns; `ip link add tunl0 type \
                  ipip`: {})",
@@ -293,9 +304,15 @@ fn probe(s: &Scenario, prefix: &str, guard: &mut Guard) -> Option<String> {
             ));
         }
     }
-    let tries: [(&str, &dyn Fn(&DeviceKind) -> bool, &[&str]); 2] = [
-        ("vxlan", &|k| matches!(k, DeviceKind::Vxlan(_)), &["type", "vxlan", "id", "1", "dstport", "4789"]),
-        ("bridge", &|k| matches!(k, DeviceKind::Bridge), &["type", "bridge"]),
+    let vxlan = |k: &DeviceKind| matches!(k, DeviceKind::Vxlan(_));
+    let bridge = |k: &DeviceKind| matches!(k, DeviceKind::Bridge);
+    let tries: [(&str, &DevicePred, &[&str]); 2] = [
+        (
+            "vxlan",
+            &vxlan,
+            &["type", "vxlan", "id", "1", "dstport", "4789"],
+        ),
+        ("bridge", &bridge, &["type", "bridge"]),
     ];
     for (what, f, args) in tries {
         if why.is_none() && kinds(f) {
@@ -459,7 +476,12 @@ struct KernelRun {
 }
 
 /// The table commands compared, with the sim's side.
-const TABLES: &[&str] = &["ip addr", "ip route", "ip route show table local", "ip neigh"];
+const TABLES: &[&str] = &[
+    "ip addr",
+    "ip route",
+    "ip route show table local",
+    "ip neigh",
+];
 
 fn run_kernel(
     s: &Scenario,
@@ -479,8 +501,7 @@ fn run_kernel(
     // A bridge joins 224.0.0.106 (multicast router discovery) when it comes up and reports it
     // by IGMPv3 twice within `unsolicited_report_interval` (1 s): set-up chatter sim's world,
     // which starts configured, never had. Captures start once it is over.
-    if s
-        .netns
+    if s.netns
         .iter()
         .flat_map(|n| &n.devices)
         .any(|d| matches!(d.kind, DeviceKind::Bridge))
@@ -492,7 +513,14 @@ fn run_kernel(
     // Counters from here on: nstat's absolute values now, subtracted at the end.
     let mut base = BTreeMap::new();
     for n in &w.ns {
-        let text = run_cmd(&sv(&["ip", "netns", "exec", &kns(&n.name), "nstat", "-asz"]))?;
+        let text = run_cmd(&sv(&[
+            "ip",
+            "netns",
+            "exec",
+            &kns(&n.name),
+            "nstat",
+            "-asz",
+        ]))?;
         base.insert(n.name.clone(), parse_nstat(&text));
     }
     // tcpdump on every interface sim captures, each listening before the traffic starts.
@@ -503,7 +531,18 @@ fn run_kernel(
         };
         let file = opts.work_dir.join(format!("{ns}_{dev}.pcap"));
         let mut child = Command::new("ip")
-            .args(["netns", "exec", &kns(ns), "tcpdump", "-i", dev, "-U", "-nn", "-s", "262144"])
+            .args([
+                "netns",
+                "exec",
+                &kns(ns),
+                "tcpdump",
+                "-i",
+                dev,
+                "-U",
+                "-nn",
+                "-s",
+                "262144",
+            ])
             .arg("-w")
             .arg(&file)
             .stdin(Stdio::null())
@@ -627,9 +666,7 @@ fn run_kernel(
         .iter()
         .zip(&reach_end)
         .find(|(a, b)| a != b)
-        .map(|((d, a), (_, b))| {
-            format!("{}: {a} ms, then {b} ms", w.devs[*d].name)
-        });
+        .map(|((d, a), (_, b))| format!("{}: {a} ms, then {b} ms", w.devs[*d].name));
     // Tables and counters of every netns.
     let mut tables = BTreeMap::new();
     let mut nstat = BTreeMap::new();
@@ -727,7 +764,15 @@ fn redraw_knife_edges(
 /// One device's reachable_time in the kernel (ms).
 fn reachable_time(ns: &str, dev: &str) -> Result<u64, String> {
     let text = run_cmd(&sv(&[
-        "ip", "-n", ns, "ntable", "show", "name", "arp_cache", "dev", dev,
+        "ip",
+        "-n",
+        ns,
+        "ntable",
+        "show",
+        "name",
+        "arp_cache",
+        "dev",
+        dev,
     ]))?;
     let words: Vec<&str> = text.split_whitespace().collect();
     words
@@ -829,7 +874,11 @@ fn ping_outcomes(out: &str) -> Vec<String> {
             .and_then(|s| s.parse::<u32>().ok());
         let Some(seq) = seq else { continue };
         if l.contains(" bytes from ") {
-            let from = l.split_whitespace().nth(3).unwrap_or("").trim_end_matches(':');
+            let from = l
+                .split_whitespace()
+                .nth(3)
+                .unwrap_or("")
+                .trim_end_matches(':');
             let ttl = l
                 .split_whitespace()
                 .find_map(|w| w.strip_prefix("ttl="))
@@ -910,7 +959,10 @@ fn nic_as_sim(t: &str, nics: &[String]) -> String {
                     let base = name.split('@').next().unwrap_or(name);
                     if nics.iter().any(|n| n == base) {
                         in_nic = true;
-                        line = format!("{idx}: {base}: {}", tail.replace("qdisc noqueue", "qdisc fq_codel"));
+                        line = format!(
+                            "{idx}: {base}: {}",
+                            tail.replace("qdisc noqueue", "qdisc fq_codel")
+                        );
                     }
                 }
             }
@@ -996,7 +1048,8 @@ fn compare(
                     let (kn, kp) = frames::normalise(kr, mask);
                     let (sn, sp) = frames::normalise(sr, mask);
                     for p in kp {
-                        let _ = writeln!(here, "  kernel frame #{n}: {p}: {}", frames::describe(kr));
+                        let _ =
+                            writeln!(here, "  kernel frame #{n}: {p}: {}", frames::describe(kr));
                     }
                     for p in sp {
                         let _ = writeln!(here, "  sim frame #{n}: {p}: {}", frames::describe(sr));
@@ -1101,7 +1154,13 @@ fn compare(
             "ping {} -> {} (start {} ms, -c {} -s {} -e {})",
             p.from, app.spec.dst, p.start_ms, p.count, p.size, app.spec.id
         );
-        let show = |v: &[String]| if v.is_empty() { "nothing".to_string() } else { v.join("; ") };
+        let show = |v: &[String]| {
+            if v.is_empty() {
+                "nothing".to_string()
+            } else {
+                v.join("; ")
+            }
+        };
         r.ping_lines.push(format!("{label}: kernel {}", show(&ko)));
         if ko != so {
             r.diffs.push(Difference {

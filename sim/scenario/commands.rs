@@ -169,7 +169,10 @@ fn command(st: &mut Setup, src: &Src, default_ns: Option<&str>) -> Result<(), Er
     if w.len() >= 4 && w[0] == "ip" && is(&w[1], "netns") && w[2] == "exec" {
         ns = Some(w[3].clone());
         w.drain(..4);
-    } else if w.len() >= 3 && (w[0] == "ip" || w[0] == "bridge") && matches!(w[1].as_str(), "-n" | "-netns" | "--netns") {
+    } else if w.len() >= 3
+        && (w[0] == "ip" || w[0] == "bridge")
+        && matches!(w[1].as_str(), "-n" | "-netns" | "--netns")
+    {
         ns = Some(w[2].clone());
         w.drain(1..3);
     }
@@ -201,9 +204,9 @@ fn command(st: &mut Setup, src: &Src, default_ns: Option<&str>) -> Result<(), Er
         return Ok(());
     }
     let Some(ns) = ns.or_else(|| default_ns.map(str::to_string)) else {
-        return Err(src.err(
-            "no netns: use `ip netns exec NS ...` or `ip -n NS ...`, or set `setup_netns`",
-        ));
+        return Err(
+            src.err("no netns: use `ip netns exec NS ...` or `ip -n NS ...`, or set `setup_netns`")
+        );
     };
     if st.seg_netns.contains(&ns) {
         // The segment's own bridge and ports: sim's segment stands for them.
@@ -238,7 +241,10 @@ fn command(st: &mut Setup, src: &Src, default_ns: Option<&str>) -> Result<(), Er
             let args = join(&w[3..]);
             crate::iproute::parse_fdb(crate::iproute::FdbCmd::Append, &args)
                 .map_err(|e| src.err(e))?;
-            st.ns(&ns).ok_or_else(|| src.err("no netns"))?.fdb.push(args);
+            st.ns(&ns)
+                .ok_or_else(|| src.err("no netns"))?
+                .fdb
+                .push(args);
             Ok(())
         }
         "bridge" if word(1) == "link" && word(2) == "set" => {
@@ -354,7 +360,9 @@ fn link_add(
                 continue;
             }
             other => {
-                return Err(src.err(format!("\"{other}\" is not supported by setup in ip link add")))
+                return Err(src.err(format!(
+                    "\"{other}\" is not supported by setup in ip link add"
+                )))
             }
         }
         i += 2;
@@ -365,10 +373,11 @@ fn link_add(
     let kind = a.get(i + 1).map(String::as_str).unwrap_or("");
     let rest = a.get(i + 2..).unwrap_or(&[]);
     let mtu = match mtu {
-        Some(m) => Some(
-            m.parse::<u32>()
-                .map_err(|_| src.err(format!("Error: argument \"{m}\" is wrong: Invalid \"mtu\" value")))?,
-        ),
+        Some(m) => Some(m.parse::<u32>().map_err(|_| {
+            src.err(format!(
+                "Error: argument \"{m}\" is wrong: Invalid \"mtu\" value"
+            ))
+        })?),
         None => None,
     };
     if let Some(m) = &mac {
@@ -459,35 +468,48 @@ fn link_add(
                 ),
             };
             let d = spec(me);
-            st.ns(ns).ok_or_else(|| src.err("no netns"))?.devices.push(d);
+            st.ns(ns)
+                .ok_or_else(|| src.err("no netns"))?
+                .devices
+                .push(d);
             if let Some(k) = them {
                 let mut p = DeviceSpec::new(&pname, k);
                 p.mac = pmac;
                 p.mtu = pmtu;
                 p.up = false;
-                st.ns(&pns).ok_or_else(|| src.err("no netns"))?.devices.push(p);
+                st.ns(&pns)
+                    .ok_or_else(|| src.err("no netns"))?
+                    .devices
+                    .push(p);
             }
             Ok(())
         }
         "bridge" => {
             if let Some(x) = rest.first() {
-                return Err(src.err(format!(
-                    "bridge option \"{x}\" is not supported by setup"
-                )));
+                return Err(src.err(format!("bridge option \"{x}\" is not supported by setup")));
             }
             let d = spec(DeviceKind::Bridge);
-            st.ns(ns).ok_or_else(|| src.err("no netns"))?.devices.push(d);
+            st.ns(ns)
+                .ok_or_else(|| src.err("no netns"))?
+                .devices
+                .push(d);
             Ok(())
         }
         "ipip" => {
             let d = spec(DeviceKind::Ipip);
-            st.ns(ns).ok_or_else(|| src.err("no netns"))?.devices.push(d);
+            st.ns(ns)
+                .ok_or_else(|| src.err("no netns"))?
+                .devices
+                .push(d);
             Ok(())
         }
         "vxlan" => {
             let v = vxlan_args(src, rest)?;
             let d = spec(DeviceKind::Vxlan(v));
-            st.ns(ns).ok_or_else(|| src.err("no netns"))?.devices.push(d);
+            st.ns(ns)
+                .ok_or_else(|| src.err("no netns"))?
+                .devices
+                .push(d);
             Ok(())
         }
         "" => Err(src.err("ip link add: no `type`")),
@@ -626,7 +648,10 @@ fn link_set(st: &mut Setup, src: &Src, ns: &str, a: &[String]) -> Result<(), Err
             // The ipip module creates tunl0 in every netns.
             let mut d = DeviceSpec::new("tunl0", DeviceKind::Ipip);
             d.up = false;
-            st.ns(ns).ok_or_else(|| src.err("no netns"))?.devices.push(d);
+            st.ns(ns)
+                .ok_or_else(|| src.err("no netns"))?
+                .devices
+                .push(d);
         } else {
             return Err(src.err(format!("Cannot find device \"{dev}\"")));
         }
@@ -638,7 +663,9 @@ fn link_set(st: &mut Setup, src: &Src, ns: &str, a: &[String]) -> Result<(), Err
             continue;
         }
         if op == "mtu" && v.parse::<u32>().is_err() {
-            return Err(src.err(format!("Error: argument \"{v}\" is wrong: Invalid \"mtu\" value")));
+            return Err(src.err(format!(
+                "Error: argument \"{v}\" is wrong: Invalid \"mtu\" value"
+            )));
         }
         if op == "address" {
             parse_mac(&v).map_err(|e| src.err(e))?;
@@ -692,7 +719,10 @@ fn move_dev(st: &mut Setup, src: &Src, ns: &str, dev: &str, to: &str) -> Result<
     let mut d = d;
     d.addrs.clear();
     d.up = false;
-    st.ns(to).ok_or_else(|| src.err("no netns"))?.devices.push(d);
+    st.ns(to)
+        .ok_or_else(|| src.err("no netns"))?
+        .devices
+        .push(d);
     Ok(())
 }
 
@@ -724,7 +754,11 @@ fn addr_add(st: &mut Setup, src: &Src, ns: &str, a: &[String]) -> Result<(), Err
     let (Some(p), Some(dev)) = (pfx, dev) else {
         return Err(src.err("expected `ip addr add A.B.C.D/LEN dev DEV`"));
     };
-    let p = if p.contains('/') { p } else { format!("{p}/32") };
+    let p = if p.contains('/') {
+        p
+    } else {
+        format!("{p}/32")
+    };
     let d = st
         .dev(ns, &dev)
         .ok_or_else(|| src.err(format!("Cannot find device \"{dev}\"")))?;

@@ -121,7 +121,10 @@ impl Export {
             let _ = writeln!(o, "{}", l.text());
         }
         if !self.notes.is_empty() {
-            let _ = writeln!(o, "# traffic and changes (virtual time from the end of set-up):");
+            let _ = writeln!(
+                o,
+                "# traffic and changes (virtual time from the end of set-up):"
+            );
             for n in &self.notes {
                 let _ = writeln!(o, "#   {n}");
             }
@@ -315,7 +318,9 @@ pub fn export(s: &Scenario, w: &World, prefix: &str) -> Result<Export, Error> {
                     a.extend(words(&["id", &v.id.to_string()]));
                     a.extend(words(&[
                         "dstport",
-                        &v.dstport.unwrap_or(crate::dev::vxlan::PORT_LINUX).to_string(),
+                        &v.dstport
+                            .unwrap_or(crate::dev::vxlan::PORT_LINUX)
+                            .to_string(),
                     ]));
                     if let Some(l) = &v.local {
                         a.extend(words(&["local", l]));
@@ -384,7 +389,10 @@ pub fn export(s: &Scenario, w: &World, prefix: &str) -> Result<Export, Error> {
                 ));
             }
             if let Some(m) = d.mtu {
-                lines.push(ip(&ns, &["link", "set", "dev", &d.name, "mtu", &m.to_string()]));
+                lines.push(ip(
+                    &ns,
+                    &["link", "set", "dev", &d.name, "mtu", &m.to_string()],
+                ));
             }
             if matches!(dev.kind, DevKind::Veth { .. } | DevKind::Nic { .. }) {
                 let mut l = exec(&ns, words(&["ethtool", "-K", &d.name, "tx", "off"]));
@@ -468,7 +476,10 @@ pub fn export(s: &Scenario, w: &World, prefix: &str) -> Result<Export, Error> {
     for (i, t) in s.traffic.iter().enumerate() {
         let Traffic::Ping(p) = t;
         let id = w.pings.get(i).map(|a| a.spec.id);
-        let dst = w.pings.get(i).map_or(p.to.clone(), |a| a.spec.dst.to_string());
+        let dst = w
+            .pings
+            .get(i)
+            .map_or(p.to.clone(), |a| a.spec.dst.to_string());
         notes.push(format!(
             "at {} ms: ip netns exec {} ping -c {} -i {} -s {}{} {dst}",
             p.start_ms,
