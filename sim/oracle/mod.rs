@@ -1177,3 +1177,85 @@ fn compare(
     }
     r
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ping_output_becomes_one_outcome_per_request() {
+        // iputils 20221126 as the kernel run prints it (`ping -n`).
+        let out = "PING 10.0.2.2 (10.0.2.2) 56(84) bytes of data.\n\
+                   64 bytes from 10.0.2.2: icmp_seq=2 ttl=62 time=0.061 ms\n\
+                   64 bytes from 10.0.2.2: icmp_seq=1 ttl=62 time=0.072 ms\n\
+                   From 10.0.12.2 icmp_seq=3 Time to live exceeded\n";
+        assert_eq!(
+            ping_outcomes(out),
+            [
+                "seq 1: reply from 10.0.2.2 ttl=62",
+                "seq 2: reply from 10.0.2.2 ttl=62",
+                "seq 3: from 10.0.12.2: Time to live exceeded"
+            ]
+        );
+    }
+
+    #[test]
+    fn neighbour_states_the_timers_decide_are_masked_and_lines_sorted() {
+        let k = "10.0.0.2 dev eth0 lladdr 02:00:00:00:00:02 STALE \n\
+                 10.0.0.1 dev eth0 lladdr 02:00:00:00:00:01 PERMANENT \n";
+        let s = "10.0.0.1 dev eth0 lladdr 02:00:00:00:00:01 PERMANENT \n\
+                 10.0.0.2 dev eth0 lladdr 02:00:00:00:00:02 REACHABLE \n";
+        assert_eq!(mask_neigh(k), mask_neigh(s));
+        // FAILED and INCOMPLETE are outcomes, not timing: they stay.
+        assert_ne!(
+            mask_neigh("10.0.0.3 dev eth0 FAILED "),
+            mask_neigh("10.0.0.3 dev eth0 INCOMPLETE ")
+        );
+    }
+
+    #[test]
+    fn a_kernel_veth_standing_for_a_nic_reads_as_sim_prints_a_nic() {
+        let k = "2: eth0@if2: <BROADCAST,MULTICAST,UP,LOWER_UP> mtu 1500 qdisc noqueue state UP group default qlen 1000\n    link/ether 52:54:00:00:00:81 brd ff:ff:ff:ff:ff:ff link-netns node2\n";
+        let s = "2: eth0: <BROADCAST,MULTICAST,UP,LOWER_UP> mtu 1500 qdisc fq_codel state UP group default qlen 1000\n    link/ether 52:54:00:00:00:81 brd ff:ff:ff:ff:ff:ff\n";
+        assert_eq!(nic_as_sim(k, &["eth0".to_string()]), nic_as_sim(s, &[]));
+        // A real veth keeps its peer and netns.
+        assert_eq!(nic_as_sim(k, &[]), k);
+    }
+
+    #[test]
+    fn frames_may_swap_only_within_the_race_window() {
+        let (a, b) = (vec![1u8; 20], vec![2u8; 20]);
+        let kernel = [b.clone(), a.clone()];
+        let sim: [&[u8]; 2] = [&a, &b];
+        let mask = frames::Mask::default();
+        assert!(reordered_within(&kernel, &sim, &[0, RACE_NS / 2], mask));
+        assert!(!reordered_within(&kernel, &sim, &[0, RACE_NS + 1], mask));
+        // Other bytes are never a reordering.
+        let other = [b.clone(), vec![3u8; 20]];
+        assert!(!reordered_within(&other, &sim, &[0, 1], mask));
+    }
+
+    #[test]
+    fn nstat_text_parses_to_counters() {
+        let t = "#kernel\nIpInReceives                    3                  0.0\nTcpExtIPReversePathFilter       2                  0.0\n";
+        let m = parse_nstat(t);
+        assert_eq!(m.get("IpInReceives"), Some(&3));
+        assert_eq!(m.get("TcpExtIPReversePathFilter"), Some(&2));
+    }
+
+    #[test]
+    fn an_echo_into_proc_runs_as_sysctl_with_a_dotted_device_in_slash_form() {
+        assert_eq!(
+            change_argv("echo 2 > /proc/sys/net/ipv4/conf/all/rp_filter").unwrap(),
+            ["sysctl", "-w", "net/ipv4/conf/all/rp_filter=2"]
+        );
+        assert_eq!(
+            change_argv("sysctl -w net.ipv4.conf.vxlan.calico.rp_filter=2").unwrap(),
+            ["sysctl", "-w", "net/ipv4/conf/vxlan.calico/rp_filter=2"]
+        );
+        assert_eq!(
+            change_argv("sysctl -w net.ipv4.conf.all.rp_filter=2").unwrap(),
+            ["sysctl", "-w", "net.ipv4.conf.all.rp_filter=2"]
+        );
+    }
+}
