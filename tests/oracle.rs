@@ -83,6 +83,9 @@ fn every_shipped_scenario_the_kernel_can_build_matches_the_kernel() {
                     r.pings,
                     r.diffs.len()
                 );
+                if let Some(why) = &r.repeated {
+                    eprintln!("{name}: run twice: {why}");
+                }
                 if !r.diffs.is_empty() {
                     failures.push_str(&r.render());
                     failures.push('\n');

@@ -95,6 +95,8 @@ pub struct Report {
     /// Capture points whose frames matched only after allowing frames sim sent within
     /// `RACE_NS` of each other to appear in the other order.
     pub reordered: Vec<String>,
+    /// Why the run was done twice (the kernel re-drew a reachable_time during the first).
+    pub repeated: Option<String>,
     /// Each device's reachable_time taken from the kernel (`netns/dev ms`), for replaying.
     pub reachable: Vec<String>,
     /// Summary lines of each ping on each side (for the report).
@@ -112,6 +114,12 @@ impl Report {
              tables and counters of {} netns, {} pings",
             self.run_ms, self.captures, self.frames_kernel, self.frames_sim, self.netns, self.pings
         );
+        if let Some(why) = &self.repeated {
+            let _ = writeln!(
+                o,
+                "run twice: the kernel re-drew reachable_time during the first ({why})"
+            );
+        }
         if !self.reachable.is_empty() {
             let _ = writeln!(
                 o,
@@ -356,19 +364,19 @@ pub fn run(path: &Path, opts: &Options) -> Result<Outcome, Error> {
     s.duration_ms = Some(stop);
     // The kernel re-draws every device's reachable_time every 300 s; a run that straddles
     // that is done again (once), since sim takes the values from the run's start.
-    let mut attempt = 0;
+    let mut first: Option<String> = None;
     loop {
-        attempt += 1;
         match run_once(&file, &text, &s, &name, stop, opts)? {
-            Err(redrawn) if attempt < 2 => {
-                let _ = redrawn;
-                continue;
-            }
+            Err(redrawn) if first.is_none() => first = Some(redrawn),
             Err(redrawn) => {
                 return Err(Error::Arg {
                     arg: format!("sim oracle {file}"),
                     msg: format!("the kernel re-drew reachable_time during both runs: {redrawn}"),
                 })
+            }
+            Ok(Outcome::Compared(mut r)) => {
+                r.repeated = first;
+                return Ok(Outcome::Compared(r));
             }
             Ok(out) => return Ok(out),
         }
