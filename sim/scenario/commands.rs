@@ -41,11 +41,14 @@ impl Src<'_> {
 }
 
 /// Where the setup string's content starts in the file: (byte offset, 1-based line, column).
+/// The field is `setup:` followed by a string (`r#"`, `r"` or `"`), not a mention in a comment.
 fn content_start(text: &str) -> Option<(usize, usize, usize)> {
-    let key = text.find("setup:")?;
-    let rest = &text[key..];
-    let q = rest.find('"')?;
-    let at = key + q + 1;
+    let at = text.match_indices("setup:").find_map(|(key, _)| {
+        let rest = text[key + 6..].trim_start();
+        let lit = rest.trim_start_matches('r').trim_start_matches('#');
+        let skipped = rest.len() - lit.len();
+        (lit.starts_with('"') && skipped <= 3).then(|| text.len() - lit.len() + 1)
+    })?;
     let before = &text[..at];
     let line = before.matches('\n').count() + 1;
     let col = before.len() - before.rfind('\n').map_or(0, |p| p + 1) + 1;
@@ -700,8 +703,7 @@ fn move_dev(st: &mut Setup, src: &Src, ns: &str, dev: &str, to: &str) -> Result<
         return Err(src.err(format!("Cannot find device \"{dev}\"")));
     };
     let d = n.devices.remove(pos);
-    // Addresses and routes go with the move in the kernel only as far as the device keeps
-    // none: it leaves its netns with its addresses flushed.
+    // The kernel takes a moved device down and flushes its addresses (`dev_change_net_namespace`).
     let old = format!("{ns}/{dev}");
     let new = format!("{to}/{dev}");
     if let DeviceKind::Veth { peer } = &d.kind {
