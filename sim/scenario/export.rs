@@ -531,3 +531,37 @@ pub fn kernel_sysctl(kv: &str) -> String {
         _ => kv.to_string(),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_dotted_device_sysctl_takes_the_slash_form_sysctl_reads() {
+        assert_eq!(
+            kernel_sysctl("net.ipv4.conf.vxlan.calico.rp_filter=1"),
+            "net/ipv4/conf/vxlan.calico/rp_filter=1"
+        );
+        assert_eq!(
+            kernel_sysctl("net.ipv4.neigh.flannel.1.proxy_delay=0"),
+            "net/ipv4/neigh/flannel.1/proxy_delay=0"
+        );
+        assert_eq!(
+            kernel_sysctl("net.ipv4.conf.eth0.rp_filter=1"),
+            "net.ipv4.conf.eth0.rp_filter=1"
+        );
+        assert_eq!(
+            kernel_sysctl("net.ipv4.ip_forward=1"),
+            "net.ipv4.ip_forward=1"
+        );
+    }
+
+    #[test]
+    fn words_are_quoted_for_sh_only_when_they_need_it() {
+        assert_eq!(shell_quote("10.0.0.0/8"), "10.0.0.0/8");
+        assert_eq!(shell_quote("!"), "'!'");
+        assert_eq!(shell_quote("cali:a b"), "'cali:a b'");
+        assert_eq!(shell_quote("it's"), "'it'\\''s'");
+        assert_eq!(shell_quote(""), "''");
+    }
+}
