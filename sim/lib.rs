@@ -15,6 +15,7 @@ pub mod engine;
 pub mod error;
 pub mod iproute;
 pub mod netns;
+pub mod oracle;
 pub mod packet;
 pub mod run;
 pub mod scenario;
