@@ -100,12 +100,12 @@ impl World {
     fn eth_xmit(&mut self, dev: DevId, dst: [u8; 6], pkt: Pkt) {
         let src = self.devs[dev].mac;
         let mut pkt = pkt;
-        pkt.data = EthRepr {
+        EthRepr {
             dst,
             src,
             ethertype: ETHERTYPE_IPV4,
         }
-        .frame(&pkt.data);
+        .push_header(&mut pkt.data);
         self.dev_xmit(dev, pkt)
     }
 

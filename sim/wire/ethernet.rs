@@ -24,6 +24,20 @@ impl EthRepr {
         })
     }
 
+    /// Puts this header in front of the packet in `buf`, in place: a buffer that lost its
+    /// header on receive still has the room (no allocation per forwarding hop).
+    pub fn push_header(&self, buf: &mut Vec<u8>) {
+        let h = etherparse::Ethernet2Header {
+            source: self.src,
+            destination: self.dst,
+            ether_type: etherparse::EtherType(self.ethertype),
+        };
+        let n = buf.len();
+        buf.resize(n + HEADER_LEN, 0);
+        buf.copy_within(0..n, HEADER_LEN);
+        buf[..HEADER_LEN].copy_from_slice(&h.to_bytes());
+    }
+
     /// A frame: this header followed by `payload`.
     pub fn frame(&self, payload: &[u8]) -> Vec<u8> {
         let mut v = Vec::with_capacity(HEADER_LEN + payload.len());
@@ -61,5 +75,8 @@ mod tests {
         );
         assert_eq!(EthRepr::parse(&f), Some(e));
         assert_eq!(EthRepr::parse(&f[..13]), None);
+        let mut b = vec![1, 2, 3];
+        e.push_header(&mut b);
+        assert_eq!(b, f);
     }
 }
