@@ -12,6 +12,7 @@ pub mod dev;
 pub mod drop;
 pub mod engine;
 pub mod error;
+pub mod explain;
 pub mod iproute;
 pub mod netns;
 pub mod packet;

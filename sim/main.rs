@@ -55,6 +55,17 @@ enum Cmd {
         #[arg(long, short)]
         jobs: Option<usize>,
     },
+    /// Run a scenario and explain one packet's journey hop by hop, with the replies and ICMP
+    /// errors it caused; without --packet or --flow, list the packets local senders sent.
+    Explain {
+        file: PathBuf,
+        /// The journey id (as the pcapng comments show it).
+        #[arg(long, conflicts_with = "flow")]
+        packet: Option<u64>,
+        /// The first packet from SRC (a netns or an address) to DST: 'pod-a -> 10.211.55.6'.
+        #[arg(long)]
+        flow: Option<String>,
+    },
     /// Print the low-level scenario a `cluster` preset expands to (hosts, pods, devices,
     /// addresses, routes, neighbours, FDB, sysctls, NAT rules), as RON that `sim run` loads.
     Expand { file: PathBuf },
@@ -127,6 +138,16 @@ fn main() -> ExitCode {
                 ExitCode::from(1)
             }
         }
+        Cmd::Explain { file, packet, flow } => match explain(&file, packet, flow.as_deref()) {
+            Ok(text) => {
+                print!("{text}");
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("sim: {e}");
+                ExitCode::from(2)
+            }
+        },
         Cmd::Expand { file } => {
             let expanded = sim::scenario::load(&file).and_then(|(s, text)| {
                 sim::scenario::expand(&file.display().to_string(), &text, &s)
@@ -192,6 +213,26 @@ fn main() -> ExitCode {
             ExitCode::SUCCESS
         }
     }
+}
+
+/// `sim explain`: the journey of one packet, or the list of sent packets.
+fn explain(
+    file: &std::path::Path,
+    packet: Option<u64>,
+    flow: Option<&str>,
+) -> Result<String, Box<dyn std::error::Error>> {
+    use sim::explain::{FlowSpec, Journeys};
+    let flow: Option<FlowSpec> = flow.map(str::parse).transpose()?;
+    let r = sim::run::run_file(file)?;
+    let j = Journeys::new(&r.built.world)?;
+    let id = match (packet, flow) {
+        (Some(id), _) => id,
+        (None, Some(f)) => j
+            .find_flow(&f)
+            .ok_or_else(|| sim::explain::ExplainError::NoFlow(format!("{} -> {}", f.from, f.to)))?,
+        (None, None) => return Ok(j.list_sent()),
+    };
+    Ok(j.explain(id)?)
 }
 
 /// `sim check`: 0 when the matrix was computed and the scenario's expectations hold, 1 when
