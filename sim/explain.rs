@@ -77,15 +77,26 @@ pub struct Journeys<'a> {
     w: &'a World,
     j: &'a Journal,
     by_pkt: BTreeMap<u64, Vec<usize>>,
+    /// child journey -> (parent journey, why).
+    parents: BTreeMap<u64, (u64, Cause)>,
 }
 
 impl<'a> Journeys<'a> {
     pub fn new(w: &'a World) -> Result<Self, ExplainError> {
         let j = w.trace.journal.as_ref().ok_or(ExplainError::NoJournal)?;
+        let parents = j
+            .steps
+            .iter()
+            .filter_map(|s| match s.kind {
+                StepKind::Caused { child, cause } => Some((child, (s.pkt, cause))),
+                _ => None,
+            })
+            .collect();
         Ok(Journeys {
             w,
             j,
             by_pkt: j.by_packet(),
+            parents,
         })
     }
 
@@ -457,6 +468,9 @@ impl<'a> Journeys<'a> {
                 }
                 let d = if dir == Direction::In { "in" } else { "out" };
                 let mut c = format!("journey {id} {d}");
+                if let Some((parent, cause)) = self.parents.get(&id).copied() {
+                    let _ = write!(c, " ({} of journey {parent})", cause_text(cause));
+                }
                 if !words.is_empty() {
                     c.push_str(": ");
                     c.push_str(&words.join("; "));
@@ -519,7 +533,7 @@ impl<'a> Journeys<'a> {
             out.push('\n');
         }
         let _ = writeln!(out, "journey {id}: {head}");
-        if let Some((parent, cause)) = self.j.parent(id) {
+        if let Some((parent, cause)) = self.parents.get(&id).copied() {
             let _ = writeln!(out, "  {} of journey {parent}", cause_text(cause));
         }
         let mut children = Vec::new();
@@ -647,7 +661,7 @@ impl<'a> Journeys<'a> {
             DropReason::NeighFailed => {
                 let _ = writeln!(
                     why,
-                    "  the packet waited for its next hop's MAC, and nobody answered the ARP requests (ucast_solicit + mcast_solicit = 6 probes): the entry went FAILED and the queued packet was dropped."
+                    "  the packet waited for its next hop's MAC, and nobody answered the broadcast ARP requests (mcast_solicit = 3): the entry went FAILED and the queued packet was dropped."
                 );
             }
             DropReason::IpInhdr

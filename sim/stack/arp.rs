@@ -384,7 +384,7 @@ impl World {
                     let frame = self.arp_frame(dev, arp.sha, arp.reply(mac));
                     let delay = self.devs[dev].conf.proxy_delay;
                     let reply = self.new_pkt(None, frame);
-                    self.note_caused(pkt.id, dev, reply.id, Cause::ProxyArpReply);
+                    let reply_id = reply.id;
                     if pkt_type == PktType::Host || delay == Duration::ZERO {
                         let answer = StepKind::ArpAnswer {
                             target: tip,
@@ -407,6 +407,7 @@ impl World {
                             Event::ProxyReply { dev, pkt: reply },
                         );
                     }
+                    self.note_caused(pkt.id, dev, reply_id, Cause::ProxyArpReply);
                     return self.deliver(pkt);
                 }
                 Some(_) if self.devs[dev].conf.forwarding => return self.deliver(pkt),
