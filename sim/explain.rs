@@ -109,6 +109,39 @@ impl<'a> Journeys<'a> {
             .map(|&i| &self.j.steps[i])
     }
 
+    /// The steps of all journeys `ids`, merged in the order they happened.
+    pub fn steps_of_all(&self, ids: impl Iterator<Item = u64>) -> Vec<&'a Step> {
+        let mut idx: Vec<usize> = ids
+            .flat_map(|id| self.by_pkt.get(&id).into_iter().flatten().copied())
+            .collect();
+        idx.sort_unstable();
+        idx.into_iter().map(|i| &self.j.steps[i]).collect()
+    }
+
+    /// The first packet a local sender in netns `ns` sent to `dst` at or after `at` (a ping's
+    /// first echo request).
+    pub fn find_sent(&self, ns: NsId, dst: Ipv4Addr, at: crate::time::Instant) -> Option<u64> {
+        self.j.steps.iter().find_map(|s| match s.kind {
+            StepKind::RouteOut { dst: d, .. }
+                if d == dst && s.ts >= at && self.ns_of(s.dev) == ns =>
+            {
+                Some(s.pkt)
+            }
+            _ => None,
+        })
+    }
+
+    /// A device's netns and name.
+    pub fn netns_dev(&self, dev: DevId) -> (String, String) {
+        let d = &self.w.devs[dev];
+        (self.w.ns[d.ns].name.clone(), d.name.clone())
+    }
+
+    /// What tcpdump printed for captured packet `idx` (an index into `Trace::packets`).
+    pub fn capture_text(&self, idx: usize) -> Option<String> {
+        self.capture_summary(idx)
+    }
+
     /// Every journey id with at least one step.
     pub fn ids(&self) -> impl Iterator<Item = u64> + '_ {
         self.by_pkt.keys().copied()

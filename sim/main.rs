@@ -27,6 +27,10 @@ enum Cmd {
         /// Also print every netns's tables after the run.
         #[arg(long)]
         tables: bool,
+        /// Also draw pictures beside the traces: topology, timeline, a ladder per ping
+        /// (svg by default, or png).
+        #[arg(long, value_name = "FORMAT", num_args = 0..=1, default_missing_value = "svg")]
+        plot: Option<sim::plot::Format>,
     },
     /// Ping between every ordered pair of endpoints, each pair in a fresh copy of the world,
     /// and print the reachability matrix (or, with --set, the cells a change would alter).
@@ -54,6 +58,13 @@ enum Cmd {
         /// Threads (default: the machine's cores).
         #[arg(long, short)]
         jobs: Option<usize>,
+        /// Also draw the topology with the reachability coloured on it, as
+        /// `reachability.svg` (or png) in --out (svg by default).
+        #[arg(long, value_name = "FORMAT", num_args = 0..=1, default_missing_value = "svg")]
+        plot: Option<sim::plot::Format>,
+        /// Directory for --plot (default: traces/<scenario>).
+        #[arg(long)]
+        out: Option<PathBuf>,
     },
     /// Run a scenario and explain one packet's journey hop by hop, with the replies and ICMP
     /// errors it caused; without --packet or --flow, list the packets local senders sent.
@@ -102,14 +113,21 @@ fn main() -> ExitCode {
             set,
             format,
             jobs,
-        } => match check(&file, &from, &to, at_ms, &set, format, jobs) {
+            plot,
+            out,
+        } => match check(&file, &from, &to, at_ms, &set, format, jobs, plot, out) {
             Ok(code) => code,
             Err(e) => {
                 eprintln!("sim: {e}");
                 ExitCode::from(2)
             }
         },
-        Cmd::Run { file, out, tables } => {
+        Cmd::Run {
+            file,
+            out,
+            tables,
+            plot,
+        } => {
             let r = match sim::run::run_file(&file) {
                 Ok(r) => r,
                 Err(e) => {
@@ -129,6 +147,21 @@ fn main() -> ExitCode {
                 Err(e) => {
                     eprintln!("sim: {e}");
                     return ExitCode::from(2);
+                }
+            }
+            if let Some(format) = plot {
+                let written = sim::plot::run_pictures(&r)
+                    .map_err(|m| sim::error::Error::Arg {
+                        arg: "--plot".into(),
+                        msg: m,
+                    })
+                    .and_then(|pics| sim::plot::write_pictures(&pics, &dir, format));
+                match written {
+                    Ok(files) => println!("plots: {} files in {}", files.len(), dir.display()),
+                    Err(e) => {
+                        eprintln!("sim: {e}");
+                        return ExitCode::from(2);
+                    }
                 }
             }
             if r.all_ok() {
@@ -237,6 +270,7 @@ fn explain(
 
 /// `sim check`: 0 when the matrix was computed and the scenario's expectations hold, 1 when
 /// one fails; errors are bad input (2).
+#[allow(clippy::too_many_arguments)]
 fn check(
     file: &std::path::Path,
     from: &[String],
@@ -245,6 +279,8 @@ fn check(
     set: &[String],
     format: Format,
     jobs: Option<usize>,
+    plot: Option<sim::plot::Format>,
+    out: Option<PathBuf>,
 ) -> Result<ExitCode, sim::error::Error> {
     use sim::check;
     let (s, text) = sim::scenario::load(file)?;
@@ -270,7 +306,7 @@ fn check(
         None => None,
     };
     bar.done();
-    let out = match (&after, format) {
+    let text = match (&after, format) {
         (None, Format::Table) => check::render_table(&base, &m),
         (None, Format::Json) => check::render_json(&base, &m, &outcomes),
         (Some(a), f) => {
@@ -282,7 +318,29 @@ fn check(
             }
         }
     };
-    print!("{out}");
+    print!("{text}");
+    if let Some(pf) = plot {
+        // The matrix shown is the what-if one when --set was given.
+        let (w, m) = match (&what_if, &after) {
+            (Some(w), Some(a)) => (w, a),
+            _ => (&base.world, &m),
+        };
+        let reach = sim::plot::Reach::from_matrix(m);
+        let svg = sim::plot::topology(w, &base.name, Some(&reach)).map_err(|msg| {
+            sim::error::Error::Arg {
+                arg: "--plot".into(),
+                msg,
+            }
+        })?;
+        let dir = out.unwrap_or_else(|| PathBuf::from("traces").join(&base.name));
+        let pic = sim::plot::Picture {
+            stem: "reachability".into(),
+            svg,
+        };
+        for f in sim::plot::write_pictures(&[pic], &dir, pf)? {
+            eprintln!("plot: {}", f.display());
+        }
+    }
     if format == Format::Table && !outcomes.is_empty() {
         println!("\nexpectations (the scenario's own traffic, as sim run runs it):");
         for o in &outcomes {
