@@ -127,7 +127,13 @@ pub fn ladder(j: &Journeys, root: u64, title: &str) -> DrawResult<String> {
         .max(LANE_MIN_W);
     let lanes_w = lane_w * lanes.len().max(1) as i32;
     let right_x = LEFT + lanes_w + 16;
-    let width = (right_x + text_w(&"x".repeat(RIGHT_CHARS), 12) + 24).max(700);
+    // The legend follows the title on its line, right of it and at least at the text column.
+    let legend = ["request", "reply / error", "reply to that", "encapsulated"];
+    let legend_x = right_x.max(16 + text_w(title, 16) + 40);
+    let legend_w: i32 = legend.iter().map(|t| 40 + text_w(t, 12)).sum();
+    let width = (right_x + text_w(&"x".repeat(RIGHT_CHARS), 12) + 24)
+        .max(legend_x + legend_w + 16)
+        .max(700);
     let height = TOP + ROW_H * (events.len() as i32 + 1) + 40;
     let x_of = |lane: usize| LEFT + lane_w * lane as i32 + lane_w / 2;
     let y_of = |row: usize| TOP + ROW_H * row as i32 + ROW_H / 2;
@@ -153,11 +159,8 @@ pub fn ladder(j: &Journeys, root: u64, title: &str) -> DrawResult<String> {
             .map_err(draw_err)?;
         }
         // Legend under the title.
-        let mut lx = right_x;
-        for (g, name) in ["request", "reply / error", "reply to that"]
-            .iter()
-            .enumerate()
-        {
+        let mut lx = legend_x;
+        for (g, name) in legend[..3].iter().enumerate() {
             root.draw(&PathElement::new(
                 vec![(lx, 20), (lx + 24, 20)],
                 JOURNEY_COLORS[g].stroke_width(2),
@@ -171,7 +174,7 @@ pub fn ladder(j: &Journeys, root: u64, title: &str) -> DrawResult<String> {
             ENCAP.stroke_width(5),
         ))
         .map_err(draw_err)?;
-        label(root, "encapsulated", (lx + 30, 20), 12, BLACK, HPos::Left)?;
+        label(root, legend[3], (lx + 30, 20), 12, BLACK, HPos::Left)?;
 
         let mut prev: BTreeMap<u64, (usize, usize, Direction)> = BTreeMap::new();
         for (row, e) in events.iter().enumerate() {

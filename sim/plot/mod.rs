@@ -72,7 +72,7 @@ fn label<DB: DrawingBackend>(
     color: RGBColor,
     h: HPos,
 ) -> DrawResult<()> {
-    let style = TextStyle::from(("sans-serif", size).into_font())
+    let style = TextStyle::from(("sans-serif", px(size)).into_font())
         .color(&color)
         .pos(Pos::new(h, VPos::Center));
     area.draw(&Text::new(text.to_string(), at, style))
@@ -88,11 +88,17 @@ fn bold<DB: DrawingBackend>(
     color: RGBColor,
     h: HPos,
 ) -> DrawResult<()> {
-    let style = TextStyle::from(("sans-serif", size).into_font().style(FontStyle::Bold))
+    let style = TextStyle::from(("sans-serif", px(size)).into_font().style(FontStyle::Bold))
         .color(&color)
         .pos(Pos::new(h, VPos::Center));
     area.draw(&Text::new(text.to_string(), at, style))
         .map_err(draw_err)
+}
+
+/// The plotters font size that renders as `size` pixels: its SVG backend writes
+/// `font-size` as the size divided by 1.24.
+fn px(size: u32) -> f64 {
+    f64::from(size) * 1.24
 }
 
 /// At most `n` characters of `s`, with an ellipsis when cut.

@@ -45,7 +45,7 @@ pub fn timeline(w: &World, name: &str) -> DrawResult<String> {
         .max()
         .unwrap_or(0);
     let end_s = (end_ns as f64 / 1e9).ceil().max(1.0) + 1.0;
-    let label_w = rows.iter().map(|r| text_w(r, 13)).max().unwrap_or(60) + 20;
+    let label_w = rows.iter().map(|r| text_w(r, 13)).max().unwrap_or(60) + 24;
     let upper_h = ROW_H * n + 110;
     let width = 1400;
     let height = upper_h + RTT_H + 20;
@@ -61,7 +61,7 @@ pub fn timeline(w: &World, name: &str) -> DrawResult<String> {
         let mut c = ChartBuilder::on(&up_chart)
             .caption(
                 format!("{name}: packets per interface over virtual time"),
-                ("sans-serif", 18),
+                ("sans-serif", super::px(18)),
             )
             .margin(10)
             .x_label_area_size(36)
@@ -80,9 +80,10 @@ pub fn timeline(w: &World, name: &str) -> DrawResult<String> {
                     .cloned()
                     .unwrap_or_default()
             })
-            .y_label_style(("sans-serif", 13))
-            .x_label_style(("sans-serif", 12))
+            .y_label_style(("sans-serif", super::px(13)))
+            .x_label_style(("sans-serif", super::px(12)))
             .x_desc("virtual time (s)")
+            .axis_desc_style(("sans-serif", super::px(13)))
             .light_line_style(WHITE)
             .draw()
             .map_err(draw_err)?;
@@ -177,7 +178,7 @@ pub fn timeline(w: &World, name: &str) -> DrawResult<String> {
         let mut c = ChartBuilder::on(&lo_chart)
             .caption(
                 "RTT of each echo reply (lost requests at 0)",
-                ("sans-serif", 16),
+                ("sans-serif", super::px(16)),
             )
             .margin(10)
             .x_label_area_size(36)
@@ -187,8 +188,9 @@ pub fn timeline(w: &World, name: &str) -> DrawResult<String> {
         c.configure_mesh()
             .x_desc("virtual time (s)")
             .y_desc("RTT (ms)")
-            .x_label_style(("sans-serif", 12))
-            .y_label_style(("sans-serif", 12))
+            .axis_desc_style(("sans-serif", super::px(13)))
+            .x_label_style(("sans-serif", super::px(12)))
+            .y_label_style(("sans-serif", super::px(12)))
             .light_line_style(RGBColor(235, 235, 235))
             .draw()
             .map_err(draw_err)?;
