@@ -237,7 +237,7 @@ impl World {
 
     /// Records what tcpdump on `dev` would see of `pkt` now.
     pub fn capture(&mut self, dev: DevId, dir: Direction, pkt: &Pkt) {
-        if self.devs[dev].capture.is_some() && self.journal_on() {
+        if self.journal_on() && self.devs[dev].capture.is_some() {
             let idx = (!self.trace.packets_off).then_some(self.trace.packets.len());
             self.note(pkt.id, dev, StepKind::Capture { dir, idx });
         }

@@ -7,7 +7,7 @@ use crate::netns::fib::{Flow, RouteType, RT_SCOPE_LINK};
 use crate::netns::neigh::{NeighEntry, NudState, MCAST_SOLICIT, UCAST_SOLICIT, UNRES_QLEN};
 use crate::packet::Pkt;
 use crate::time::Duration;
-use crate::trace::journal::{Cause, StepKind};
+use crate::trace::journal::{Cause, Step, StepKind};
 use crate::wire::arp::{ArpError, ArpRepr, OP_REPLY, OP_REQUEST};
 use crate::wire::ethernet::{EthRepr, BROADCAST, ETHERTYPE_ARP, ETHERTYPE_IPV4};
 use crate::wire::icmp;
@@ -38,23 +38,20 @@ impl World {
             .entries
             .entry(key)
             .or_insert_with(|| NeighEntry::new(NudState::None, None, now));
-        if self.trace.journal.is_some() {
+        // The journal is pushed to directly: `entry` borrows the netns, not the trace.
+        if let Some(j) = self.trace.journal.as_mut() {
             let (state, lladdr) = (entry.state, entry.lladdr);
-            self.note(
-                pkt.id,
+            j.steps.push(Step {
+                ts: now,
+                pkt: pkt.id,
                 dev,
-                StepKind::Neigh {
+                kind: StepKind::Neigh {
                     nexthop,
                     state,
                     lladdr,
                 },
-            );
+            });
         }
-        let entry = self.ns[ns]
-            .neigh
-            .entries
-            .entry(key)
-            .or_insert_with(|| NeighEntry::new(NudState::None, None, now));
         match entry.state {
             NudState::Permanent
             | NudState::Noarp

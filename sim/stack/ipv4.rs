@@ -87,7 +87,11 @@ impl World {
             Some(r) if r.rtype == RouteType::Local || r.rtype == RouteType::Broadcast => {
                 if !is_lo {
                     let v = self.validate_source(ns, ip.src, dev, None);
-                    self.note_rp_filter(pkt.id, ns, ip.src, dev, v);
+                    if self.journal_on() {
+                        if self.journal_on() {
+                            self.note_rp_filter(pkt.id, ns, ip.src, dev, v);
+                        }
+                    }
                     if let Err(e) = v {
                         return self.source_rejected(dev, e, pkt);
                     }
@@ -108,7 +112,9 @@ impl World {
                     return self.route_error(dev, pkt_type, ip, pkt, RouteType::Throw);
                 };
                 let v = self.validate_source(ns, ip.src, dev, Some(out));
-                self.note_rp_filter(pkt.id, ns, ip.src, dev, v);
+                if self.journal_on() {
+                    self.note_rp_filter(pkt.id, ns, ip.src, dev, v);
+                }
                 if let Err(e) = v {
                     return self.source_rejected(dev, e, pkt);
                 }
