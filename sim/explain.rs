@@ -388,7 +388,10 @@ impl<'a> Journeys<'a> {
                     ),
                 }
             }
-            StepKind::Nat { before, after } => format!("NAT: {before} rewritten to {after}"),
+            StepKind::Nat { src, before, after } => format!(
+                "NAT (conntrack): {} {before} rewritten to {after}",
+                if *src { "source" } else { "destination" }
+            ),
             StepKind::Deliver => "delivered".to_string(),
             StepKind::Drop { reason } => format!("DROPPED: {reason}"),
             StepKind::Caused { child, cause } => {
@@ -456,7 +459,12 @@ impl<'a> Journeys<'a> {
             }
             StepKind::Fdb { port: Some(p), .. } => format!("fdb hit: port {}", self.dev_name(*p)),
             StepKind::Fdb { flooded, .. } => format!("fdb flood to {flooded} port(s)"),
-            StepKind::Nat { before, after } => format!("nat {before} -> {after}"),
+            StepKind::Nat { src, before, after } => {
+                format!(
+                    "nat {} {before} -> {after}",
+                    if *src { "src" } else { "dst" }
+                )
+            }
             StepKind::Deliver => "delivered".to_string(),
             StepKind::Drop { reason } => format!("dropped: {reason}"),
             StepKind::Caused { child, cause } => format!("caused {child} ({})", cause_text(*cause)),

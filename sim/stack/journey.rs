@@ -22,6 +22,23 @@ impl World {
         }
     }
 
+    /// Records what NAT rewrote in `pkt`, whose addresses were `src > dst` before.
+    pub fn note_nat(&mut self, pkt: &crate::packet::Pkt, dev: DevId, src: Ipv4Addr, dst: Ipv4Addr) {
+        let Some((s1, d1, _)) = crate::wire::ipv4::Ipv4Repr::peek(&pkt.data) else {
+            return;
+        };
+        for (is_src, before, after) in [(true, src, s1), (false, dst, d1)] {
+            if before != after {
+                let kind = StepKind::Nat {
+                    src: is_src,
+                    before,
+                    after,
+                };
+                self.note(pkt.id, dev, kind);
+            }
+        }
+    }
+
     /// Records the reverse-path check of packet `pkt` from `src` received on `dev`, with the
     /// reverse route `fib_validate_source` found (looked up again here, off the fast path).
     pub fn note_rp_filter(

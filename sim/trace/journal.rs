@@ -130,8 +130,13 @@ pub enum StepKind {
         flooded: u16,
         local: bool,
     },
-    /// Source NAT (MASQUERADE) or its reverse rewrote an address.
-    Nat { before: Ipv4Addr, after: Ipv4Addr },
+    /// NAT rewrote the source (`src`: SNAT, MASQUERADE, or a reply's reverse DNAT) or the
+    /// destination (a reply's de-NAT by conntrack, DNAT).
+    Nat {
+        src: bool,
+        before: Ipv4Addr,
+        after: Ipv4Addr,
+    },
     /// The journey ended in delivery (a socket or the stack's own handler).
     Deliver,
     /// The journey ended in a drop.
