@@ -424,6 +424,40 @@ mod tests {
     }
 
     #[test]
+    fn pcapng_packet_comments_are_opt_comment() {
+        let (ifaces, packets) = sample();
+        let comments = vec![Some("journey 7 out: route x".to_string()), None];
+        let mut out = Vec::new();
+        write_pcapng_annotated(&mut out, &ifaces, &packets, &comments).unwrap();
+        let mut r = PcapNgReader::new(&out[..]).unwrap();
+        let mut got = Vec::new();
+        while let Some(block) = r.next_block() {
+            if let Block::EnhancedPacket(epb) = block.unwrap() {
+                let c = epb.options.iter().find_map(|o| match o {
+                    EnhancedPacketOption::Comment(c) => Some(c.to_string()),
+                    _ => None,
+                });
+                let flags = epb
+                    .options
+                    .iter()
+                    .any(|o| matches!(o, EnhancedPacketOption::Flags(_)));
+                assert!(flags, "the direction stays");
+                got.push(c);
+            }
+        }
+        // Only the first packet has a comment; the slice may be shorter than the packets.
+        assert_eq!(
+            got,
+            vec![Some("journey 7 out: route x".to_string()), None, None, None]
+        );
+        // Without comments the bytes are those of write_pcapng.
+        let (mut a, mut b) = (Vec::new(), Vec::new());
+        write_pcapng(&mut a, &ifaces, &packets).unwrap();
+        write_pcapng_annotated(&mut b, &ifaces, &packets, &[None, None]).unwrap();
+        assert_eq!(a, b);
+    }
+
+    #[test]
     fn snaplen_truncates_and_keeps_orig_len() {
         let (mut ifaces, packets) = sample();
         ifaces[0].snaplen = 60;
