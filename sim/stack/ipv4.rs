@@ -88,9 +88,7 @@ impl World {
                 if !is_lo {
                     let v = self.validate_source(ns, ip.src, dev, None);
                     if self.journal_on() {
-                        if self.journal_on() {
-                            self.note_rp_filter(pkt.id, ns, ip.src, dev, v);
-                        }
+                        self.note_rp_filter(pkt.id, ns, ip.src, dev, v);
                     }
                     if let Err(e) = v {
                         return self.source_rejected(dev, e, pkt);
