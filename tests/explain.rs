@@ -265,3 +265,40 @@ fn sim_explain_command_line() {
         .unwrap();
     assert_eq!(bad.status.code(), Some(2));
 }
+
+/// The journal agrees with the ledger in every shipped scenario: one Deliver or Drop step per
+/// delivered or dropped packet, one Capture step per captured packet (so every packet of the
+/// merged pcapng gets a comment), and every drop's journey can be explained.
+#[test]
+fn journal_matches_the_ledger_in_every_shipped_scenario() {
+    use sim::trace::journal::StepKind;
+    for name in shipped() {
+        let r = run(&name);
+        let t = &r.built.world.trace;
+        let j = t.journal.as_ref().unwrap();
+        let count = |f: &dyn Fn(&StepKind) -> bool| j.steps.iter().filter(|s| f(&s.kind)).count();
+        assert_eq!(
+            count(&|k| matches!(k, StepKind::Deliver)) as u64,
+            t.delivered,
+            "{name}"
+        );
+        assert_eq!(
+            count(&|k| matches!(k, StepKind::Drop { .. })) as u64,
+            t.dropped,
+            "{name}"
+        );
+        assert_eq!(
+            count(&|k| matches!(k, StepKind::Capture { idx: Some(_), .. })),
+            t.packets.len(),
+            "{name}"
+        );
+        let js = Journeys::new(&r.built.world).unwrap();
+        assert!(js.capture_comments().iter().all(Option::is_some), "{name}");
+        for s in &j.steps {
+            if let StepKind::Drop { reason } = s.kind {
+                let text = js.explain(s.pkt).unwrap();
+                assert!(text.contains(&format!("with {reason}")), "{name}:\n{text}");
+            }
+        }
+    }
+}
