@@ -16,12 +16,14 @@ pub mod explain;
 pub mod iproute;
 pub mod netns;
 pub mod packet;
+#[cfg(feature = "plot")]
 pub mod plot;
 pub mod run;
 pub mod scenario;
 pub mod show;
 pub mod stack;
 pub mod time;
+#[cfg(feature = "plot")]
 pub mod topo;
 pub mod trace;
 pub mod wire;

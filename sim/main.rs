@@ -30,7 +30,7 @@ enum Cmd {
         /// Also draw pictures beside the traces: topology, timeline, a ladder per ping
         /// (svg by default, or png).
         #[arg(long, value_name = "FORMAT", num_args = 0..=1, default_missing_value = "svg")]
-        plot: Option<sim::plot::Format>,
+        plot: Option<PlotFormat>,
     },
     /// Ping between every ordered pair of endpoints, each pair in a fresh copy of the world,
     /// and print the reachability matrix (or, with --set, the cells a change would alter).
@@ -61,7 +61,7 @@ enum Cmd {
         /// Also draw the topology with the reachability coloured on it, as
         /// `reachability.svg` (or png) in --out (svg by default).
         #[arg(long, value_name = "FORMAT", num_args = 0..=1, default_missing_value = "svg")]
-        plot: Option<sim::plot::Format>,
+        plot: Option<PlotFormat>,
         /// Directory for --plot (default: traces/<scenario>).
         #[arg(long)]
         out: Option<PathBuf>,
@@ -93,6 +93,84 @@ enum Cmd {
         #[arg(long)]
         route_n: bool,
     },
+}
+
+/// `--plot`'s picture format.
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum PlotFormat {
+    Svg,
+    Png,
+}
+
+/// `sim run --plot`: the run's pictures beside its traces.
+#[cfg(feature = "plot")]
+fn plot_run(
+    r: &sim::run::RunResult,
+    dir: &std::path::Path,
+    f: PlotFormat,
+) -> Result<Vec<PathBuf>, sim::error::Error> {
+    let pics = sim::plot::run_pictures(r).map_err(|msg| sim::error::Error::Arg {
+        arg: "--plot".into(),
+        msg,
+    })?;
+    sim::plot::write_pictures(&pics, dir, plot_format(f))
+}
+
+/// `sim check --plot`: the topology with the matrix's reachability on it.
+#[cfg(feature = "plot")]
+fn plot_check(
+    w: &sim::world::World,
+    name: &str,
+    m: &sim::check::Matrix,
+    dir: &std::path::Path,
+    f: PlotFormat,
+) -> Result<Vec<PathBuf>, sim::error::Error> {
+    let reach = sim::plot::Reach::from_matrix(m);
+    let svg = sim::plot::topology(w, name, Some(&reach)).map_err(|msg| sim::error::Error::Arg {
+        arg: "--plot".into(),
+        msg,
+    })?;
+    let pic = sim::plot::Picture {
+        stem: "reachability".into(),
+        svg,
+    };
+    sim::plot::write_pictures(&[pic], dir, plot_format(f))
+}
+
+#[cfg(feature = "plot")]
+fn plot_format(f: PlotFormat) -> sim::plot::Format {
+    match f {
+        PlotFormat::Svg => sim::plot::Format::Svg,
+        PlotFormat::Png => sim::plot::Format::Png,
+    }
+}
+
+#[cfg(not(feature = "plot"))]
+fn no_plot() -> sim::error::Error {
+    sim::error::Error::Arg {
+        arg: "--plot".into(),
+        msg: "this sim was built without the `plot` feature".into(),
+    }
+}
+
+#[cfg(not(feature = "plot"))]
+fn plot_run(
+    _: &sim::run::RunResult,
+    _: &std::path::Path,
+    _: PlotFormat,
+) -> Result<Vec<PathBuf>, sim::error::Error> {
+    Err(no_plot())
+}
+
+#[cfg(not(feature = "plot"))]
+fn plot_check(
+    _: &sim::world::World,
+    _: &str,
+    _: &sim::check::Matrix,
+    _: &std::path::Path,
+    _: PlotFormat,
+) -> Result<Vec<PathBuf>, sim::error::Error> {
+    Err(no_plot())
 }
 
 /// `sim check --format`.
@@ -150,13 +228,7 @@ fn main() -> ExitCode {
                 }
             }
             if let Some(format) = plot {
-                let written = sim::plot::run_pictures(&r)
-                    .map_err(|m| sim::error::Error::Arg {
-                        arg: "--plot".into(),
-                        msg: m,
-                    })
-                    .and_then(|pics| sim::plot::write_pictures(&pics, &dir, format));
-                match written {
+                match plot_run(&r, &dir, format) {
                     Ok(files) => println!("plots: {} files in {}", files.len(), dir.display()),
                     Err(e) => {
                         eprintln!("sim: {e}");
@@ -279,7 +351,7 @@ fn check(
     set: &[String],
     format: Format,
     jobs: Option<usize>,
-    plot: Option<sim::plot::Format>,
+    plot: Option<PlotFormat>,
     out: Option<PathBuf>,
 ) -> Result<ExitCode, sim::error::Error> {
     use sim::check;
@@ -325,19 +397,8 @@ fn check(
             (Some(w), Some(a)) => (w, a),
             _ => (&base.world, &m),
         };
-        let reach = sim::plot::Reach::from_matrix(m);
-        let svg = sim::plot::topology(w, &base.name, Some(&reach)).map_err(|msg| {
-            sim::error::Error::Arg {
-                arg: "--plot".into(),
-                msg,
-            }
-        })?;
         let dir = out.unwrap_or_else(|| PathBuf::from("traces").join(&base.name));
-        let pic = sim::plot::Picture {
-            stem: "reachability".into(),
-            svg,
-        };
-        for f in sim::plot::write_pictures(&[pic], &dir, pf)? {
+        for f in plot_check(w, &base.name, m, &dir, pf)? {
             eprintln!("plot: {}", f.display());
         }
     }

@@ -1,5 +1,6 @@
 //! The pictures of `sim run --plot` and `sim check --plot`: each SVG parses as XML and holds
 //! the lanes, arrows and drop marks expected; no two labels on one line overlap.
+#![cfg(feature = "plot")]
 
 mod common;
 use common::*;
