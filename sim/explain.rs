@@ -840,6 +840,19 @@ impl<'a> Journeys<'a> {
             "  The packet dies at the input of {dev}, before any local delivery or ICMP processing: drop reason IP_RPFILTER, and {node}'s TcpExtIPReversePathFilter counts it ({} by the end of the run).",
             self.w.ns[ns].counter("TcpExtIPReversePathFilter")
         );
+        // `ip_handle_martian_source()` logs only with log_martians (all or the device).
+        let dst = steps.iter().rev().find_map(|s| match s.kind {
+            StepKind::RouteIn { dst, .. } if self.ns_of(s.dev) == ns => Some(dst),
+            _ => None,
+        });
+        if let Some(dst) = dst {
+            let on = self.w.ns[ns].conf_all.log_martians || self.w.devs[drop.dev].conf.log_martians;
+            let _ = writeln!(
+                why,
+                "  With log_martians=1 the kernel logs `IPv4: martian source {dst} from {src}, on dev {dev}`{}.",
+                if on { " (it is on here)" } else { " (it is off here)" }
+            );
+        }
         if reverse.is_some_and(|r| r.rtype == RouteType::Unicast) && mode == 1 {
             let masq = prev.and_then(|(pns, r)| {
                 let d = r.dev.and_then(|i| self.w.dev_of(pns, i))?;
