@@ -51,7 +51,9 @@ impl std::error::Error for ExplainError {}
 /// A parsed `--flow 'SRC -> DST'`: SRC is a netns name or an address.
 #[derive(Clone, PartialEq, Eq, Debug)]
 pub struct FlowSpec {
+    /// A netns name, or a source address.
     pub from: String,
+    /// The destination address.
     pub to: Ipv4Addr,
 }
 
@@ -82,6 +84,7 @@ pub struct Journeys<'a> {
 }
 
 impl<'a> Journeys<'a> {
+    /// The journeys of a finished run; an error when it recorded no journal.
     pub fn new(w: &'a World) -> Result<Self, ExplainError> {
         let j = w.trace.journal.as_ref().ok_or(ExplainError::NoJournal)?;
         let parents = j

@@ -36,7 +36,9 @@ impl std::str::FromStr for Format {
 /// One picture: its file stem and its SVG text.
 #[derive(Clone, Debug)]
 pub struct Picture {
+    /// The file name without its extension (`ladder-1-pod11-10.42.2.11`).
     pub stem: String,
+    /// The picture, as SVG text.
     pub svg: String,
 }
 

@@ -34,6 +34,7 @@ pub struct Reach {
 }
 
 impl Reach {
+    /// What a `sim check` matrix says about each netns, and its failing cells in words.
     pub fn from_matrix(m: &Matrix) -> Reach {
         let mut r = Reach::default();
         for (row, s) in m.sources.iter().enumerate() {

@@ -32,6 +32,7 @@ pub enum Tunnel {
 }
 
 impl Tunnel {
+    /// How pictures and comments name it.
     pub fn name(self) -> &'static str {
         match self {
             Tunnel::Ipip => "IPIP",
