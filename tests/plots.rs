@@ -268,3 +268,29 @@ fn sim_run_plot_writes_svgs_beside_the_traces() {
     );
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// L1's pod without a route to 169.254.1.1 on its node: the request never leaves the pod; the
+/// ladder shows its unanswered ARP broadcasts reaching the node's tap3 and the NEIGH_FAILED
+/// drop in the pod, as tcpdump on the two interfaces would.
+#[test]
+fn ladder_of_an_unanswered_arp_shows_the_requests_and_the_drop() {
+    let svg = ladder_of("calico_pod_host", "pod23 -> 10.211.55.6");
+    assert_eq!(
+        lanes(&svg),
+        vec![
+            ("pod23".to_string(), "eth0".to_string()),
+            ("node2".to_string(), "tap3".to_string())
+        ]
+    );
+    let texts: Vec<String> = labels(&svg).into_iter().map(|l| l.text).collect();
+    let arp = "out ARP, Request who-has 169.254.1.1 tell 10.42.2.13, length 28";
+    assert!(texts.iter().filter(|t| *t == arp).count() >= 2, "{texts:?}");
+    assert!(!texts.iter().any(|t| t.contains("ARP, Reply")), "{texts:?}");
+    assert!(
+        texts
+            .iter()
+            .any(|t| t == "DROPPED NEIGH_FAILED at pod23/eth0"),
+        "{texts:?}"
+    );
+    assert_no_overlap("ladder", &svg);
+}

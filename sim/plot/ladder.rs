@@ -45,26 +45,36 @@ const JOURNEY_COLORS: [RGBColor; 4] = [
     RGBColor(148, 103, 189),
     RGBColor(23, 190, 207),
 ];
+/// The generation of ARP journeys, drawn in `ARP_COLOR`.
+const ARP_GEN: usize = usize::MAX;
+const ARP_COLOR: RGBColor = RGBColor(160, 160, 160);
 const ENCAP: RGBColor = RGBColor(230, 120, 0);
 const GRID: RGBColor = RGBColor(200, 200, 200);
 const DIM: RGBColor = RGBColor(120, 120, 120);
 
 /// The ladder of journey `root` and the replies and ICMP errors it caused, as SVG.
 pub fn ladder(j: &Journeys, root: u64, title: &str) -> DrawResult<String> {
-    // The journeys to draw, each with its generation (colour).
+    // The journeys to draw, each with its generation (colour): replies and errors, and the
+    // ARP exchanges a journey waited on (as tcpdump shows them), in grey.
     let mut gen: BTreeMap<u64, usize> = BTreeMap::new();
     let mut todo = vec![(root, 0usize)];
     while let Some((id, g)) = todo.pop() {
-        if gen.insert(id, g).is_some() || g >= DEPTH_MAX {
+        if gen.insert(id, g).is_some() || (g >= DEPTH_MAX && g != ARP_GEN) {
             continue;
         }
         for s in j.steps(id) {
-            if let StepKind::Caused {
-                child,
-                cause: Cause::EchoReply | Cause::IcmpError { .. },
-            } = s.kind
-            {
-                todo.push((child, g + 1));
+            let StepKind::Caused { child, cause } = s.kind else {
+                continue;
+            };
+            match cause {
+                Cause::EchoReply | Cause::IcmpError { .. } if g != ARP_GEN => {
+                    todo.push((child, g + 1))
+                }
+                Cause::ArpRequest => todo.push((child, ARP_GEN)),
+                Cause::ArpReply | Cause::ProxyArpReply | Cause::Copy if g == ARP_GEN => {
+                    todo.push((child, ARP_GEN))
+                }
+                _ => {}
             }
         }
     }
@@ -97,6 +107,8 @@ pub fn ladder(j: &Journeys, root: u64, title: &str) -> DrawResult<String> {
                 encap: encap.get(&s.pkt).copied(),
             },
             StepKind::Drop { reason } => What::Drop(reason.to_string()),
+            // ARP frames are consumed wherever they arrive: their deliveries are not drawn.
+            StepKind::Deliver if gen.get(&s.pkt) == Some(&ARP_GEN) => continue,
             StepKind::Deliver => What::Deliver,
             _ => continue,
         };
@@ -128,9 +140,15 @@ pub fn ladder(j: &Journeys, root: u64, title: &str) -> DrawResult<String> {
     let lanes_w = lane_w * lanes.len().max(1) as i32;
     let right_x = LEFT + lanes_w + 16;
     // The legend follows the title on its line, right of it and at least at the text column.
-    let legend = ["request", "reply / error", "reply to that", "encapsulated"];
+    let legend = [
+        "request",
+        "reply / error",
+        "reply to that",
+        "ARP",
+        "encapsulated",
+    ];
     let legend_x = right_x.max(16 + text_w(title, 16) + 40);
-    let legend_w: i32 = legend.iter().map(|t| 40 + text_w(t, 12)).sum();
+    let legend_w: i32 = legend.iter().map(|t| 56 + text_w(t, 12)).sum();
     let width = (right_x + text_w(&"x".repeat(RIGHT_CHARS), 12) + 24)
         .max(legend_x + legend_w + 16)
         .max(700);
@@ -160,26 +178,35 @@ pub fn ladder(j: &Journeys, root: u64, title: &str) -> DrawResult<String> {
         }
         // Legend under the title.
         let mut lx = legend_x;
-        for (g, name) in legend[..3].iter().enumerate() {
+        let samples = [
+            JOURNEY_COLORS[0],
+            JOURNEY_COLORS[1],
+            JOURNEY_COLORS[2],
+            ARP_COLOR,
+        ];
+        for (c, name) in samples.iter().zip(&legend[..4]) {
             root.draw(&PathElement::new(
                 vec![(lx, 20), (lx + 24, 20)],
-                JOURNEY_COLORS[g].stroke_width(2),
+                c.stroke_width(2),
             ))
             .map_err(draw_err)?;
             label(root, name, (lx + 30, 20), 12, BLACK, HPos::Left)?;
-            lx += 40 + super::text_w(name, 12);
+            lx += 56 + super::text_w(name, 12);
         }
         root.draw(&PathElement::new(
             vec![(lx, 20), (lx + 24, 20)],
             ENCAP.stroke_width(5),
         ))
         .map_err(draw_err)?;
-        label(root, legend[3], (lx + 30, 20), 12, BLACK, HPos::Left)?;
+        label(root, legend[4], (lx + 30, 20), 12, BLACK, HPos::Left)?;
 
         let mut prev: BTreeMap<u64, (usize, usize, Direction)> = BTreeMap::new();
         for (row, e) in events.iter().enumerate() {
             let (x, y) = (x_of(e.lane), y_of(row));
-            let color = JOURNEY_COLORS[gen.get(&e.pkt).copied().unwrap_or(0).min(3)];
+            let color = match gen.get(&e.pkt).copied().unwrap_or(0) {
+                ARP_GEN => ARP_COLOR,
+                g => JOURNEY_COLORS[g.min(3)],
+            };
             let ts = e.ts.to_string();
             // Seconds with microseconds: every event of a ping is microseconds apart.
             let ts = ts.get(..ts.len().saturating_sub(3)).unwrap_or(&ts);
