@@ -41,6 +41,7 @@ pub fn base(file: &str, text: &str, s: &Scenario, at_ms: Option<u64>) -> Result<
     let at = Instant::ZERO + Duration::from_ms(at_ms);
     b.world.run(Some(at)).map_err(Error::Budget)?;
     let log = std::mem::take(&mut b.world.trace.log);
+    b.world.share();
     Ok(Base {
         name: b.name,
         world: b.world,

@@ -4,7 +4,8 @@
 use crate::time::{Duration, Instant};
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
-use std::collections::BTreeMap;
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
 
 /// Default cap on events one run may execute.
 pub const EVENTS_MAX_DEFAULT: u64 = 10_000_000;
@@ -13,7 +14,11 @@ pub const EVENTS_MAX_DEFAULT: u64 = 10_000_000;
 /// state, so both copies go on identically until they diverge.
 #[derive(Clone)]
 pub struct Engine<E> {
-    queue: BTreeMap<(Instant, u64), E>,
+    /// (time, sequence, slot): small keys, so that the heap moves 24 bytes, not events.
+    queue: BinaryHeap<Reverse<(Instant, u64, u32)>>,
+    /// Events by slot; freed slots are reused (no allocation per event once warm).
+    slots: Vec<Option<E>>,
+    free: Vec<u32>,
     seq: u64,
     now: Instant,
     events_run: u64,
@@ -26,7 +31,9 @@ pub struct Engine<E> {
 impl<E> Engine<E> {
     pub fn new(seed: u64) -> Self {
         Engine {
-            queue: BTreeMap::new(),
+            queue: BinaryHeap::new(),
+            slots: Vec::new(),
+            free: Vec::new(),
             seq: 0,
             now: Instant::ZERO,
             events_run: 0,
@@ -43,7 +50,17 @@ impl<E> Engine<E> {
     /// Schedules `ev` at `at` (never earlier than now); ties run in insertion order.
     pub fn schedule_at(&mut self, at: Instant, ev: E) {
         let at = at.max(self.now);
-        self.queue.insert((at, self.seq), ev);
+        let slot = match self.free.pop() {
+            Some(s) => {
+                self.slots[s as usize] = Some(ev);
+                s
+            }
+            None => {
+                self.slots.push(Some(ev));
+                (self.slots.len() - 1) as u32
+            }
+        };
+        self.queue.push(Reverse((at, self.seq, slot)));
         self.seq += 1;
     }
 
@@ -53,12 +70,12 @@ impl<E> Engine<E> {
 
     /// Time of the next event, if any.
     pub fn peek_time(&self) -> Option<Instant> {
-        self.queue.keys().next().map(|(t, _)| *t)
+        self.queue.peek().map(|Reverse((t, _, _))| *t)
     }
 
     /// Pops the next event and advances the clock; Err when the budget is spent.
     pub fn pop(&mut self) -> Result<Option<E>, BudgetExhausted> {
-        let Some(((at, _), ev)) = self.queue.pop_first() else {
+        let Some(&Reverse((at, _, slot))) = self.queue.peek() else {
             return Ok(None);
         };
         if self.events_run >= self.events_max {
@@ -68,9 +85,12 @@ impl<E> Engine<E> {
                 at,
             });
         }
+        self.queue.pop();
+        let ev = self.slots[slot as usize].take();
+        self.free.push(slot);
         self.events_run += 1;
         self.now = at;
-        Ok(Some(ev))
+        Ok(ev)
     }
 
     pub fn events_run(&self) -> u64 {
@@ -79,7 +99,12 @@ impl<E> Engine<E> {
 
     /// Events still queued (for conservation accounting at the end of a run).
     pub fn pending(&self) -> impl Iterator<Item = &E> {
-        self.queue.values()
+        self.slots.iter().flatten()
+    }
+
+    /// How many events are queued.
+    pub fn pending_len(&self) -> usize {
+        self.queue.len()
     }
 }
 

@@ -6,6 +6,7 @@
 #![cfg_attr(not(test), deny(clippy::unwrap_used))]
 
 pub mod app;
+pub mod bench;
 pub mod check;
 pub mod cow;
 pub mod dev;

@@ -2,6 +2,22 @@
 //! The only place that prints or exits.
 
 use clap::{Parser, Subcommand, ValueEnum};
+
+/// `print!` that does not panic when stdout is a closed pipe (`sim ... | head`).
+macro_rules! out {
+    ($($t:tt)*) => {{
+        use std::io::Write as _;
+        let _ = write!(std::io::stdout(), $($t)*);
+    }};
+}
+
+/// `println!` without the panic on a closed pipe.
+macro_rules! outln {
+    ($($t:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stdout(), $($t)*);
+    }};
+}
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -76,6 +92,19 @@ enum Cmd {
         /// The first packet from SRC (a netns or an address) to DST: 'pod-a -> 10.211.55.6'.
         #[arg(long)]
         flow: Option<String>,
+    },
+    /// Generate a scenario: `sim gen pods` prints the all-pairs UDP echo workload of the ns-3
+    /// comparison (bench/ns3/WORKLOAD.md) as RON.
+    Gen {
+        #[command(subcommand)]
+        what: GenCmd,
+    },
+    /// Measure the ns-3 comparison workload: `sim bench pods` prints one RESULT line (set-up
+    /// and event-loop seconds, delivered datagrams, peak RSS) and fails unless exactly 2R
+    /// datagrams were delivered.
+    Bench {
+        #[command(subcommand)]
+        what: GenCmd,
     },
     /// Print the low-level scenario a `cluster` preset expands to (hosts, pods, devices,
     /// addresses, routes, neighbours, FDB, sysctls, NAT rules), as RON that `sim run` loads.
@@ -173,6 +202,107 @@ fn plot_check(
     Err(no_plot())
 }
 
+#[derive(Subcommand)]
+enum GenCmd {
+    /// N nodes on one segment, P Calico pods each, K UDP echo requests per ordered pod pair.
+    Pods(PodsArgs),
+    /// A Calico cluster of N nodes x P pods and one ping between the first pods of every
+    /// ordered pair of nodes.
+    Cluster(ClusterArgs),
+}
+
+#[derive(clap::Args)]
+struct ClusterArgs {
+    #[arg(long, default_value_t = 1000)]
+    nodes: u32,
+    #[arg(long, default_value_t = 30)]
+    pods: u32,
+    #[arg(long, value_enum, default_value_t = EncapArg::Ipip)]
+    encap: EncapArg,
+    /// Nodes per rack (a segment and /24 each, joined by one router); 0: one segment.
+    #[arg(long, default_value_t = 50)]
+    rack_size: u32,
+    /// Virtual time between two consecutive pings of the global schedule.
+    #[arg(long, default_value_t = 1_000)]
+    gap_ns: u64,
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+}
+
+impl ClusterArgs {
+    fn workload(&self) -> Result<sim::scenario::gen::ClusterWorkload, String> {
+        let w = sim::scenario::gen::ClusterWorkload {
+            nodes: self.nodes,
+            pods: self.pods,
+            rack_size: self.rack_size,
+            encap: self.encap.into(),
+            gap_ns: self.gap_ns,
+            seed: self.seed,
+        };
+        w.check()?;
+        Ok(w)
+    }
+}
+
+impl From<EncapArg> for sim::scenario::gen::Encap {
+    fn from(e: EncapArg) -> Self {
+        use sim::scenario::gen::Encap;
+        match e {
+            EncapArg::None => Encap::None,
+            EncapArg::Ipip => Encap::Ipip,
+            EncapArg::Vxlan => Encap::Vxlan,
+        }
+    }
+}
+
+#[derive(clap::Args)]
+struct PodsArgs {
+    /// N: nodes.
+    #[arg(long, default_value_t = 4)]
+    nodes: u32,
+    /// P: pods per node.
+    #[arg(long, default_value_t = 8)]
+    pods: u32,
+    /// K: requests per ordered pod pair.
+    #[arg(long, default_value_t = 10)]
+    k: u32,
+    /// UDP payload bytes.
+    #[arg(long, default_value_t = 56)]
+    payload: usize,
+    /// Virtual time between two consecutive requests of the global schedule.
+    #[arg(long, default_value_t = 20_000)]
+    gap_ns: u64,
+    /// Cross-node encapsulation: none (the ns-3 workload), ipip or vxlan (heavier variants).
+    #[arg(long, value_enum, default_value_t = EncapArg::None)]
+    encap: EncapArg,
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum EncapArg {
+    None,
+    Ipip,
+    Vxlan,
+}
+
+impl PodsArgs {
+    fn workload(&self) -> Result<sim::scenario::gen::PodsWorkload, String> {
+        use sim::scenario::gen::PodsWorkload;
+        let w = PodsWorkload {
+            nodes: self.nodes,
+            pods: self.pods,
+            k: self.k,
+            payload: self.payload,
+            gap_ns: self.gap_ns,
+            encap: self.encap.into(),
+            seed: self.seed,
+        };
+        w.check()?;
+        Ok(w)
+    }
+}
+
 /// `sim check --format`.
 #[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
 enum Format {
@@ -181,8 +311,93 @@ enum Format {
 }
 
 fn main() -> ExitCode {
+    let started = std::time::Instant::now();
     let cli = Cli::parse();
     match cli.cmd {
+        Cmd::Gen {
+            what: GenCmd::Pods(a),
+        } => match a.workload() {
+            Ok(w) => {
+                out!("{}", w.to_ron());
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("sim: gen pods: {e}");
+                ExitCode::from(2)
+            }
+        },
+        Cmd::Gen {
+            what: GenCmd::Cluster(a),
+        } => match a.workload() {
+            Ok(w) => {
+                out!("{}", w.to_ron());
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("sim: gen cluster: {e}");
+                ExitCode::from(2)
+            }
+        },
+        Cmd::Bench {
+            what: GenCmd::Cluster(a),
+        } => {
+            let w = match a.workload() {
+                Ok(w) => w,
+                Err(e) => {
+                    eprintln!("sim: bench cluster: {e}");
+                    return ExitCode::from(2);
+                }
+            };
+            match sim::bench::run_cluster(&w) {
+                Ok(r) => {
+                    outln!("{}", r.line());
+                    if r.replied == w.pings() {
+                        ExitCode::SUCCESS
+                    } else {
+                        eprintln!(
+                            "sim: bench cluster: {} of {} pings answered",
+                            r.replied,
+                            w.pings()
+                        );
+                        ExitCode::from(1)
+                    }
+                }
+                Err(e) => {
+                    eprintln!("sim: {e}");
+                    ExitCode::from(2)
+                }
+            }
+        }
+        Cmd::Bench {
+            what: GenCmd::Pods(a),
+        } => {
+            let w = match a.workload() {
+                Ok(w) => w,
+                Err(e) => {
+                    eprintln!("sim: bench pods: {e}");
+                    return ExitCode::from(2);
+                }
+            };
+            match sim::bench::run_pods(&w, started) {
+                Ok(r) => {
+                    outln!("{}", r.line());
+                    if r.delivered == 2 * w.requests() {
+                        ExitCode::SUCCESS
+                    } else {
+                        eprintln!(
+                            "sim: bench pods: {} datagrams delivered, expected exactly {}",
+                            r.delivered,
+                            2 * w.requests()
+                        );
+                        ExitCode::from(1)
+                    }
+                }
+                Err(e) => {
+                    eprintln!("sim: {e}");
+                    ExitCode::from(2)
+                }
+            }
+        }
         Cmd::Check {
             file,
             from,
@@ -213,15 +428,15 @@ fn main() -> ExitCode {
                     return ExitCode::from(2);
                 }
             };
-            print!("{}", sim::run::report(&r));
+            out!("{}", sim::run::report(&r));
             if tables {
                 for ns in 0..r.built.world.ns.len() {
-                    println!("\n{}", r.built.world.tables(ns));
+                    outln!("\n{}", r.built.world.tables(ns));
                 }
             }
             let dir = out.unwrap_or_else(|| PathBuf::from("traces").join(&r.built.name));
             match sim::run::write_outputs(&r, &dir) {
-                Ok(files) => println!("\ntraces: {} files in {}", files.len(), dir.display()),
+                Ok(files) => outln!("\ntraces: {} files in {}", files.len(), dir.display()),
                 Err(e) => {
                     eprintln!("sim: {e}");
                     return ExitCode::from(2);
@@ -229,7 +444,7 @@ fn main() -> ExitCode {
             }
             if let Some(format) = plot {
                 match plot_run(&r, &dir, format) {
-                    Ok(files) => println!("plots: {} files in {}", files.len(), dir.display()),
+                    Ok(files) => outln!("plots: {} files in {}", files.len(), dir.display()),
                     Err(e) => {
                         eprintln!("sim: {e}");
                         return ExitCode::from(2);
@@ -245,7 +460,7 @@ fn main() -> ExitCode {
         }
         Cmd::Explain { file, packet, flow } => match explain(&file, packet, flow.as_deref()) {
             Ok(text) => {
-                print!("{text}");
+                out!("{text}");
                 ExitCode::SUCCESS
             }
             Err(e) => {
@@ -259,7 +474,7 @@ fn main() -> ExitCode {
             });
             match expanded {
                 Ok(s) => {
-                    print!("{}", sim::scenario::emit::to_ron(&s));
+                    out!("{}", sim::scenario::emit::to_ron(&s));
                     ExitCode::SUCCESS
                 }
                 Err(e) => {
@@ -302,13 +517,13 @@ fn main() -> ExitCode {
                 }
                 found = true;
                 if route_n {
-                    println!(
+                    outln!(
                         "# ip netns exec {} route -n\n{}",
                         w.ns[ns].name,
                         w.route_n(ns)
                     );
                 } else {
-                    println!("{}", w.tables(ns));
+                    outln!("{}", w.tables(ns));
                 }
             }
             if !found {
@@ -390,7 +605,7 @@ fn check(
             }
         }
     };
-    print!("{text}");
+    out!("{text}");
     if let Some(pf) = plot {
         // The matrix shown is the what-if one when --set was given.
         let (w, m) = match (&what_if, &after) {
@@ -403,12 +618,12 @@ fn check(
         }
     }
     if format == Format::Table && !outcomes.is_empty() {
-        println!("\nexpectations (the scenario's own traffic, as sim run runs it):");
+        outln!("\nexpectations (the scenario's own traffic, as sim run runs it):");
         for o in &outcomes {
             if o.ok {
-                println!("  ok    {}", o.what);
+                outln!("  ok    {}", o.what);
             } else {
-                println!("  FAIL  {}\n        {}", o.what, o.detail);
+                outln!("  FAIL  {}\n        {}", o.what, o.detail);
             }
         }
     }

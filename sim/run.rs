@@ -37,7 +37,10 @@ pub fn run_built(mut built: Built) -> Result<RunResult, Error> {
     for app in 0..built.world.pings.len() {
         built.world.ping_finish(app);
     }
-    let outcomes = scenario::check(&built.world, &built.expects);
+    let mut outcomes = scenario::check(&built.world, &built.expects);
+    if let Some(ttl) = built.mesh_expect {
+        outcomes.push(scenario::check_mesh(&built.world, ttl));
+    }
     Ok(RunResult { built, outcomes })
 }
 
@@ -61,6 +64,8 @@ pub fn report(r: &RunResult) -> String {
             let _ = writeln!(out, "{l}");
         }
     }
+    udp_report(w, &mut out);
+    mesh_report(w, &mut out);
     if !w.trace.log.is_empty() {
         let _ = writeln!(out, "\nchanges:");
         for l in &w.trace.log {
@@ -114,6 +119,95 @@ pub fn report(r: &RunResult) -> String {
         }
     }
     out
+}
+
+/// Ping meshes: how many requests got which answer.
+fn mesh_report(w: &crate::world::World, out: &mut String) {
+    use crate::app::ping_mesh::MeshResult;
+    use std::collections::BTreeMap;
+    if w.ping_meshes.is_empty() {
+        return;
+    }
+    let mut by: BTreeMap<String, u64> = BTreeMap::new();
+    let mut sent = 0;
+    for m in &w.ping_meshes {
+        sent += m.sent;
+        for r in &m.results[..m.sent] {
+            let k = match r {
+                MeshResult::Reply { ttl } => format!("reply ttl={ttl}"),
+                MeshResult::Error { icmp_type, code } => {
+                    format!("icmp error type {icmp_type} code {code}")
+                }
+                MeshResult::SendError => "send error".to_string(),
+                MeshResult::Pending => "no answer".to_string(),
+            };
+            *by.entry(k).or_default() += 1;
+        }
+    }
+    let _ = writeln!(
+        out,
+        "\nping mesh: {} sources sent {sent} echo requests: {}",
+        w.ping_meshes.len(),
+        by.iter()
+            .map(|(k, n)| format!("{n} {k}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+}
+
+/// UDP applications: each client's counts when there are few, and the totals.
+fn udp_report(w: &crate::world::World, out: &mut String) {
+    use crate::app::udp_echo::UdpApp;
+    if w.udp_apps.is_empty() {
+        return;
+    }
+    let clients: Vec<_> = w
+        .udp_apps
+        .iter()
+        .filter_map(|a| match a {
+            UdpApp::Client(c) => Some(c),
+            UdpApp::EchoServer(_) => None,
+        })
+        .collect();
+    let servers = w.udp_apps.len() - clients.len();
+    let _ = writeln!(out, "\nudp:");
+    if clients.len() <= 16 {
+        for c in &clients {
+            let dst = match c.spec.dsts.as_slice() {
+                [one] => one.to_string(),
+                many => format!("{} destinations", many.len()),
+            };
+            let _ = writeln!(
+                out,
+                "  [{}] {}:{} -> {dst}:{}: {} sent, {} replies{}",
+                c.spec.start,
+                w.ns[c.spec.ns].name,
+                c.sport,
+                c.spec.port,
+                c.sent,
+                c.replies,
+                match c.send_errors {
+                    0 => String::new(),
+                    n => format!(", {n} send errors"),
+                }
+            );
+        }
+    }
+    let t = w.udp_totals();
+    let _ = writeln!(
+        out,
+        "  {} clients sent {} requests, {} echo servers read {}, clients read {} replies: {} datagrams delivered to sockets{}",
+        clients.len(),
+        t.requests,
+        servers,
+        t.echoed,
+        t.replies,
+        t.delivered(),
+        match t.send_errors {
+            0 => String::new(),
+            n => format!(", {n} send errors"),
+        }
+    );
 }
 
 fn fmt_secs(ns: u64) -> String {

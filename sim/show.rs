@@ -91,10 +91,10 @@ impl World {
 
     /// `ip neigh`.
     pub fn ip_neigh(&self, ns: NsId) -> String {
-        let v: Vec<NeighView> = self.ns[ns]
-            .neigh
-            .entries
-            .iter()
+        let mut entries: Vec<_> = self.ns[ns].neigh.entries.iter().collect();
+        entries.sort_unstable_by_key(|(k, _)| **k);
+        let v: Vec<NeighView> = entries
+            .into_iter()
             .map(|((d, ip), e)| NeighView {
                 ip: *ip,
                 dev: self.devs[*d].name.clone(),
@@ -109,7 +109,8 @@ impl World {
     pub fn nstat(&self, ns: NsId) -> String {
         self.ns[ns]
             .counters
-            .iter()
+            .sorted()
+            .into_iter()
             .map(|(k, v)| format!("{k:<32}{v:>10}\n"))
             .collect()
     }

@@ -30,6 +30,10 @@ pub enum Event {
     ProxyReply { dev: DevId, pkt: Pkt },
     /// A ping sends its next echo request.
     PingSend { app: usize },
+    /// A ping mesh sends its next request.
+    PingMeshSend { app: usize },
+    /// A UDP client sends its next request.
+    UdpSend { app: usize },
     /// A ping has waited long enough after its last request and prints its summary.
     PingFinish { app: usize },
     /// A scheduled configuration change is applied.
@@ -121,9 +125,13 @@ pub struct World {
     pub bridges: Vec<Bridge>,
     pub vxlans: Vec<Vxlan>,
     pub pings: Vec<Ping>,
+    pub udp_apps: Vec<crate::app::udp_echo::UdpApp>,
+    pub ping_meshes: Vec<crate::app::ping_mesh::PingMesh>,
     pub changes: Vec<Change>,
     pub trace: Trace,
     next_pkt_id: u64,
+    /// netns by name (shared by forks: netns are only added while building).
+    ns_names: std::sync::Arc<rustc_hash::FxHashMap<String, NsId>>,
 }
 
 impl World {
@@ -136,9 +144,12 @@ impl World {
             bridges: Vec::new(),
             vxlans: Vec::new(),
             pings: Vec::new(),
+            udp_apps: Vec::new(),
+            ping_meshes: Vec::new(),
             changes: Vec::new(),
             trace: Trace::default(),
             next_pkt_id: 1,
+            ns_names: Default::default(),
         }
     }
 
@@ -324,8 +335,22 @@ impl World {
             .find(|&d| self.devs[d].name == name)
     }
 
+    /// Makes clones share netns and devices until written: call before forking a world many
+    /// times (`sim check`); a single run is faster unshared.
+    pub fn share(&mut self) {
+        self.ns.share();
+        self.devs.share();
+    }
+
     pub fn ns_by_name(&self, name: &str) -> Option<NsId> {
-        self.ns.iter().position(|n| n.name == name)
+        self.ns_names.get(name).copied()
+    }
+
+    /// Records a new netns's name (the first of a name wins, as a linear search would).
+    pub(crate) fn index_ns_name(&mut self, name: &str, ns: NsId) {
+        std::sync::Arc::make_mut(&mut self.ns_names)
+            .entry(name.to_string())
+            .or_insert(ns);
     }
 
     /// Transmits a whole frame on `dev` onto its wire (`dev_queue_xmit` after the neighbour
@@ -464,6 +489,8 @@ impl World {
             Event::ProxyReply { dev, pkt } => self.dev_xmit(dev, pkt),
             Event::PingSend { app } => self.ping_send(app),
             Event::PingFinish { app } => self.ping_finish(app),
+            Event::UdpSend { app } => self.udp_client_send(app),
+            Event::PingMeshSend { app } => self.ping_mesh_send(app),
             Event::Change { idx } => self.apply_change(idx),
             Event::FragTimer { ns, key } => self.ip_expire(ns, key),
             Event::CtFragTimer { ns, key } => self.nf_defrag_expire(ns, key),

@@ -251,7 +251,7 @@ fn a_cluster_of_more_pods_than_sim_allows_is_refused_before_it_is_built() {
         nodes: [(name: "a", ip: "10.0.0.1/24")]))"#;
     let e = build_err(t);
     assert!(
-        e.starts_with("bad.ron:1:") && e.contains("more than 10000 pods"),
+        e.starts_with("bad.ron:1:") && e.contains("more than 50000 pods"),
         "{e}"
     );
 }

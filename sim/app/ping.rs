@@ -80,19 +80,7 @@ impl Ping {
 
     /// iputils' data: a `struct timeval` (16 bytes, little-endian), then bytes 0x10, 0x11, ...
     fn payload(&self, now: Instant) -> Vec<u8> {
-        let mut d = Vec::with_capacity(self.spec.size);
-        let (sec, usec) = (
-            now.as_ns() / 1_000_000_000,
-            (now.as_ns() % 1_000_000_000) / 1000,
-        );
-        if self.spec.size >= 16 {
-            d.extend_from_slice(&sec.to_le_bytes());
-            d.extend_from_slice(&usec.to_le_bytes());
-        }
-        while d.len() < self.spec.size {
-            d.push(d.len() as u8);
-        }
-        d
+        echo_data(now, self.spec.size)
     }
 
     fn rtt_text(rtt: Duration) -> String {
@@ -165,6 +153,24 @@ impl Ping {
         }
         out
     }
+}
+
+/// iputils' echo data of `size` bytes sent at `now`: a `struct timeval` (16 bytes,
+/// little-endian), then bytes 0x10, 0x11, ...
+pub fn echo_data(now: Instant, size: usize) -> Vec<u8> {
+    let mut d = Vec::with_capacity(size);
+    let (sec, usec) = (
+        now.as_ns() / 1_000_000_000,
+        (now.as_ns() % 1_000_000_000) / 1000,
+    );
+    if size >= 16 {
+        d.extend_from_slice(&sec.to_le_bytes());
+        d.extend_from_slice(&usec.to_le_bytes());
+    }
+    while d.len() < size {
+        d.push(d.len() as u8);
+    }
+    d
 }
 
 /// printf's `%g` for a percentage (six significant digits, no trailing zeros).
@@ -260,6 +266,10 @@ impl World {
         let id = match input {
             PingInput::Reply { id, .. } | PingInput::Error { id, .. } => id,
         };
+        if let Some(&mesh) = self.ns[ns].ping_ids.get(&id) {
+            self.deliver(pkt);
+            return self.ping_mesh_input(mesh, input);
+        }
         let Some(app) = self
             .pings
             .iter()

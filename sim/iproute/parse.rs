@@ -72,6 +72,17 @@ fn unsupported(ctx: &str, tok: &str) -> ParseError {
 /// unquoted `>` is a word of its own (for `echo 1 >/proc/...`). Pipes, lists and expansions
 /// are refused: the simulator runs one command per line, not a shell.
 pub(super) fn split_words(line: &str) -> Result<Vec<String>, ParseError> {
+    // Most lines (every route a cluster preset writes) have no shell syntax at all: plain
+    // whitespace splitting gives the same words.
+    let special = |c: char| {
+        matches!(
+            c,
+            '\'' | '"' | '\\' | '#' | '>' | '|' | ';' | '&' | '<' | '(' | ')' | '$' | '`'
+        )
+    };
+    if !line.contains(special) {
+        return Ok(line.split_ascii_whitespace().map(str::to_string).collect());
+    }
     let mut words = Vec::new();
     let mut cur = String::new();
     let mut in_word = false;

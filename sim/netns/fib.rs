@@ -1,6 +1,5 @@
 //! The FIB: local and main routing tables, longest-prefix match, route types and scopes.
 
-use std::collections::BTreeMap;
 use std::net::Ipv4Addr;
 use std::sync::Arc;
 
@@ -158,7 +157,7 @@ pub struct Table {
 #[derive(Clone, Debug, Default)]
 struct TableInner {
     /// Aliases per prefix, kept sorted by (TOS desc, metric asc), then insertion order.
-    routes: BTreeMap<(u8, u32), Vec<Route>>,
+    routes: rustc_hash::FxHashMap<(u8, u32), Vec<Route>>,
     /// Prefix lengths present, longest first, so lookups probe only those.
     lens: Vec<u8>,
 }
@@ -180,8 +179,13 @@ impl Table {
                     || (!append && o.tos == r.tos && o.metric == r.metric)
             })
             .unwrap_or(v.len());
+        let len = r.dst.len;
         v.insert(pos, r);
-        t.reindex();
+        // A node holds a route per other node: keep inserts O(1) in the table's size.
+        if !t.lens.contains(&len) {
+            t.lens.push(len);
+            t.lens.sort_unstable_by(|a, b| b.cmp(a));
+        }
     }
 }
 

@@ -5,39 +5,36 @@
 use crate::time::Instant;
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;
-use std::collections::BTreeMap;
 use std::net::Ipv4Addr;
-use std::sync::Arc;
 
 const BUCKETS: usize = 2048;
 /// Jiffies at HZ=250, the kernel the reference ran on.
 const JIFFY_NS: u64 = 4_000_000;
 
-/// The per-netns generator state (`ip_idents`, `ip_tstamps`): the 2048 random starting
-/// counters, shared between clones and never written, and the buckets used since. Forking a
-/// world (`sim check`) so copies only the few buckets a netns has used.
+/// The per-netns generator state (`ip_idents`, `ip_tstamps`): 2048 counters that start random
+/// and the buckets used since. A bucket's starting value is derived from the seed when first
+/// used rather than stored, so an idle netns costs no table (a cluster has tens of thousands)
+/// and forking a world (`sim check`) copies only the buckets a netns has used.
 #[derive(Clone, Debug)]
 pub struct IpIdent {
     key: u64,
-    initial: Arc<Vec<u32>>,
+    seed: u64,
     /// bucket -> (counter, jiffies of its last use).
-    used: BTreeMap<usize, (u32, u64)>,
+    used: rustc_hash::FxHashMap<usize, (u32, u64)>,
 }
 
 impl IpIdent {
     pub fn new(key: u64, seed: u64) -> Self {
-        // Counters start random, as `get_random_bytes(ip_idents)`; seeded so runs repeat.
-        let mut initial = Vec::with_capacity(BUCKETS);
-        let mut x = seed;
-        for _ in 0..BUCKETS {
-            x = splitmix(x);
-            initial.push(x as u32);
-        }
         IpIdent {
             key,
-            initial: Arc::new(initial),
-            used: BTreeMap::new(),
+            seed,
+            used: Default::default(),
         }
+    }
+
+    /// Bucket `b`'s starting counter (`get_random_bytes(ip_idents)`; seeded so runs repeat).
+    fn initial(&self, b: usize) -> u32 {
+        splitmix(self.seed ^ splitmix(b as u64)) as u32
     }
 
     /// The ID for one packet (`ip_idents_reserve(hash, 1)`).
@@ -61,7 +58,7 @@ impl IpIdent {
             .used
             .get(&bucket)
             .copied()
-            .unwrap_or((self.initial[bucket], 0));
+            .unwrap_or_else(|| (self.initial(bucket), 0));
         let mut delta = 0u32;
         if old != now_j {
             let span = (now_j - old).min(u64::from(u32::MAX)) as u32;

@@ -12,8 +12,42 @@ use crate::time::Instant;
 use std::collections::BTreeMap;
 use std::net::Ipv4Addr;
 
-/// Per-netns counters, named as `nstat` prints them.
-pub type Counters = BTreeMap<&'static str, u64>;
+/// Per-netns counters, named as `nstat` prints them. A netns bumps a dozen distinct counters,
+/// each from a string literal, so a short list found by the literal's address (its text when
+/// the address differs) is cheaper on the per-packet path than a map keyed by text.
+#[derive(Clone, Debug, Default)]
+pub struct Counters(Vec<(&'static str, u64)>);
+
+impl Counters {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    fn position(&self, name: &str) -> Option<usize> {
+        self.0
+            .iter()
+            .position(|(k, _)| std::ptr::eq(k.as_ptr(), name.as_ptr()) && k.len() == name.len())
+            .or_else(|| self.0.iter().position(|(k, _)| *k == name))
+    }
+
+    pub fn bump(&mut self, name: &'static str) {
+        match self.position(name) {
+            Some(i) => self.0[i].1 += 1,
+            None => self.0.push((name, 1)),
+        }
+    }
+
+    pub fn get(&self, name: &str) -> Option<u64> {
+        self.position(name).map(|i| self.0[i].1)
+    }
+
+    /// The counters by name, as `nstat` lists them.
+    pub fn sorted(&self) -> Vec<(&'static str, u64)> {
+        let mut v = self.0.clone();
+        v.sort_unstable();
+        v
+    }
+}
 
 /// An inet_peer's token bucket (shared by `ip_error()` and the ICMP limiter, R3.6), in ns.
 #[derive(Clone, Copy, Debug)]
@@ -59,6 +93,11 @@ pub struct Netns {
     pub pmtu: BTreeMap<Ipv4Addr, (u32, Instant)>,
     /// iptables nat table, ipsets and conntrack.
     pub nf: nat::Netfilter,
+    /// UDP sockets of applications, bound on the wildcard address: port -> application
+    /// (`World::udp_apps`). VXLAN devices' sockets are found through the devices.
+    pub udp_socks: BTreeMap<u16, usize>,
+    /// Echo ids of ping meshes in this netns -> `World::ping_meshes`.
+    pub ping_ids: BTreeMap<u16, usize>,
 }
 
 /// `ip_rt_min_pmtu`: a smaller advertised MTU is raised to this (and DF is then not set).
@@ -101,6 +140,8 @@ impl Netns {
             frag: frag::FragQueues::default(),
             pmtu: BTreeMap::new(),
             nf: nat::Netfilter::default(),
+            udp_socks: BTreeMap::new(),
+            ping_ids: BTreeMap::new(),
             peers: BTreeMap::new(),
             icmp_global_credit: ICMP_MSGS_BURST,
             icmp_global_stamp: Instant::ZERO,
@@ -113,11 +154,11 @@ impl Netns {
     }
 
     pub fn count(&mut self, name: &'static str) {
-        *self.counters.entry(name).or_insert(0) += 1;
+        self.counters.bump(name);
     }
 
     pub fn counter(&self, name: &str) -> u64 {
-        self.counters.get(name).copied().unwrap_or(0)
+        self.counters.get(name).unwrap_or(0)
     }
 
     pub fn table(&self, id: u32) -> &fib::Table {

@@ -771,28 +771,39 @@ pub struct NatRange {
 #[derive(Clone, Default, PartialEq, Eq, Debug)]
 pub struct Conntrack {
     pub conns: BTreeMap<u64, Conn>,
-    /// Both tuples of every confirmed connection.
-    hash: BTreeMap<Tuple, (u64, Dir)>,
+    /// Both tuples of every confirmed connection (a hash, as `nf_conntrack_hash`: looked up
+    /// per packet, never iterated).
+    hash: rustc_hash::FxHashMap<Tuple, (u64, Dir)>,
+    /// Confirmed connections by expiry, so that gc finds the expired ones without a scan.
+    expiry: std::collections::BTreeSet<(Instant, u64)>,
     next_id: u64,
 }
 
 impl Conntrack {
     /// Drops expired connections (the gc worker, and lookups skipping expired entries).
     pub fn gc(&mut self, now: Instant) {
-        let dead: Vec<u64> = self
-            .conns
-            .iter()
-            .filter(|(_, c)| c.timeout <= now)
-            .map(|(&id, _)| id)
-            .collect();
-        for id in dead {
+        while let Some(&(t, id)) = self.expiry.first() {
+            if t > now {
+                break;
+            }
             self.kill(id);
         }
+    }
+
+    /// A confirmed connection saw a packet (`nf_ct_refresh_acct`).
+    pub fn refresh(&mut self, id: u64, now: Instant, dir: Dir) {
+        let Some(c) = self.conns.get_mut(&id) else {
+            return;
+        };
+        self.expiry.remove(&(c.timeout, id));
+        c.refresh(now, dir);
+        self.expiry.insert((c.timeout, id));
     }
 
     /// `nf_ct_kill()`.
     pub fn kill(&mut self, id: u64) {
         if let Some(c) = self.conns.remove(&id) {
+            self.expiry.remove(&(c.timeout, id));
             for t in &c.tuple {
                 if self.hash.get(t).is_some_and(|&(i, _)| i == id) {
                     self.hash.remove(t);
@@ -838,6 +849,7 @@ impl Conntrack {
         self.next_id += 1;
         self.hash.insert(c.tuple[0], (id, Dir::Original));
         self.hash.insert(c.tuple[1], (id, Dir::Reply));
+        self.expiry.insert((c.timeout, id));
         self.conns.insert(id, c);
         Some(id)
     }

@@ -34,7 +34,7 @@ impl NudState {
 use crate::dev::DevId;
 use crate::packet::Pkt;
 use crate::time::Instant;
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::VecDeque;
 use std::net::Ipv4Addr;
 
 /// `unres_qlen_bytes` (212992) divided by a small skb's truesize: about 101 packets (R5.3).
@@ -85,8 +85,9 @@ impl NeighEntry {
     }
 }
 
-/// The ARP table of one netns, keyed by (device, address) and iterated in that order.
+/// The ARP table of one netns, keyed by (device, address): a hash, looked up on every
+/// output; whoever lists it sorts by the key.
 #[derive(Clone, Debug, Default)]
 pub struct NeighTable {
-    pub entries: BTreeMap<(DevId, Ipv4Addr), NeighEntry>,
+    pub entries: rustc_hash::FxHashMap<(DevId, Ipv4Addr), NeighEntry>,
 }

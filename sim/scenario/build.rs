@@ -3,6 +3,8 @@
 
 use super::{DeviceKind, Expect, Scenario, Traffic, VxlanSpec};
 use crate::app::ping::PingSpec;
+use crate::app::ping_mesh::PingMeshSpec;
+use crate::app::udp_echo::UdpClientSpec;
 use crate::dev::segment::Segment;
 use crate::dev::vxlan::{Vxlan, PORT_LINUX};
 use crate::dev::{DevId, DevKind, NsId};
@@ -27,6 +29,8 @@ pub struct Built {
     pub until: Option<Instant>,
     /// For each traffic item, its ping's index in `world.pings` and its expectation.
     pub expects: Vec<(usize, Option<Expect>)>,
+    /// `NodesPing`'s expected reply TTL.
+    pub mesh_expect: Option<u8>,
 }
 
 /// 1-based line and column of the first occurrence of `"needle"` in the text.
@@ -187,6 +191,12 @@ pub fn build(file: &str, text: &str, s: &Scenario) -> Result<Built, Error> {
         }
     }
     // Link veth peers, each side naming the other.
+    let spec_by_name: rustc_hash::FxHashMap<&str, usize> = s
+        .netns
+        .iter()
+        .enumerate()
+        .map(|(i, n)| (n.name.as_str(), i))
+        .collect();
     for (n, &ns) in s.netns.iter().zip(&ns_ids) {
         for d in &n.devices {
             let DeviceKind::Veth { peer } = &d.kind else {
@@ -211,10 +221,9 @@ pub fn build(file: &str, text: &str, s: &Scenario) -> Result<Built, Error> {
                     ),
                 ));
             }
-            let back = s
-                .netns
-                .iter()
-                .find(|m| m.name == w.ns[w.devs[p].ns].name)
+            let back = spec_by_name
+                .get(w.ns[w.devs[p].ns].name.as_str())
+                .map(|&i| &s.netns[i])
                 .and_then(|m| m.devices.iter().find(|x| x.name == w.devs[p].name))
                 .map(|x| match &x.kind {
                     DeviceKind::Veth { peer } => peer.clone(),
@@ -371,27 +380,62 @@ pub fn build(file: &str, text: &str, s: &Scenario) -> Result<Built, Error> {
     }
     // Traffic.
     let mut expects = Vec::new();
+    let mut mesh_expect = None;
     for t in &s.traffic {
-        let Traffic::Ping(p) = t;
+        let p = match t {
+            Traffic::Ping(p) => p,
+            Traffic::UdpEchoServer(u) => {
+                let Some(ns) = w.ns_by_name(&u.netns) else {
+                    return Err(cx.err(
+                        &u.netns,
+                        format!("udp echo server: unknown netns \"{}\"", u.netns),
+                    ));
+                };
+                if w.add_udp_echo_server(ns, u.port).is_none() {
+                    return Err(cx.err(
+                        &u.netns,
+                        format!("udp echo server: port {} of {} is in use", u.port, u.netns),
+                    ));
+                }
+                continue;
+            }
+            Traffic::UdpEcho(u) => {
+                let Some(ns) = w.ns_by_name(&u.from) else {
+                    return Err(cx.err(&u.from, format!("udp echo: unknown netns \"{}\"", u.from)));
+                };
+                let dst = target_addr(&cx, &w, &u.to, "udp echo")?;
+                udp_client(
+                    &cx,
+                    &mut w,
+                    &u.from,
+                    UdpClientSpec {
+                        ns,
+                        dsts: vec![dst],
+                        port: u.port,
+                        rounds: u32::from(u.count),
+                        start: Instant::ZERO + Duration::from_ms(u.start_ms),
+                        interval: Duration::from_ms(u.interval_ms),
+                        size: u.size,
+                    },
+                )?;
+                continue;
+            }
+            Traffic::PodsEcho(e) => {
+                pods_echo(&cx, &mut w, e)?;
+                continue;
+            }
+            Traffic::NodesPing(n) => {
+                nodes_ping(&cx, &mut w, n)?;
+                if n.expect_ttl.is_some() {
+                    mesh_expect = n.expect_ttl;
+                }
+                continue;
+            }
+        };
         let Some(ns) = w.ns_by_name(&p.from) else {
             return Err(cx.err(&p.from, format!("ping: unknown netns \"{}\"", p.from)));
         };
-        // An address, or the name of a netns (a pod or node) for its primary address.
-        let dst: Ipv4Addr = match p.to.parse() {
-            Ok(a) => a,
-            Err(_) => w
-                .ns_by_name(&p.to)
-                .and_then(|to| primary_addr(&w, to))
-                .ok_or_else(|| {
-                    cx.err(
-                        &p.to,
-                        format!(
-                            "ping: \"{}\" is neither an IPv4 address nor a netns with an address",
-                            p.to
-                        ),
-                    )
-                })?,
-        };
+        let dst = target_addr(&cx, &w, &p.to, "ping")?;
         if p.count == 0 {
             return Err(cx.err(&p.from, "ping: count must be at least 1".to_string()));
         }
@@ -438,6 +482,7 @@ pub fn build(file: &str, text: &str, s: &Scenario) -> Result<Built, Error> {
             .duration_ms
             .map(|ms| Instant::ZERO + Duration::from_ms(ms)),
         expects,
+        mesh_expect,
     })
 }
 
@@ -449,10 +494,178 @@ pub fn expand(file: &str, text: &str, s: &Scenario) -> Result<Scenario, Error> {
 /// A netns's primary address: the first address of its first addressed device, as a user
 /// means by "ping the node" or "ping the pod".
 fn primary_addr(w: &World, ns: NsId) -> Option<Ipv4Addr> {
-    w.devs
+    w.ns[ns]
+        .devs
         .iter()
-        .filter(|d| d.ns == ns && !matches!(d.kind, DevKind::Loopback))
+        .map(|&d| &w.devs[d])
+        .filter(|d| !matches!(d.kind, DevKind::Loopback))
         .find_map(|d| d.addrs.first().map(|a| a.addr))
+}
+
+/// A traffic destination: an address, or the name of a netns (a pod or node) for its primary
+/// address.
+fn target_addr(cx: &Ctx, w: &World, to: &str, what: &str) -> Result<Ipv4Addr, Error> {
+    match to.parse() {
+        Ok(a) => Ok(a),
+        Err(_) => w
+            .ns_by_name(to)
+            .and_then(|ns| primary_addr(w, ns))
+            .ok_or_else(|| {
+                cx.err(
+                    to,
+                    format!(
+                        "{what}: \"{to}\" is neither an IPv4 address nor a netns with an address"
+                    ),
+                )
+            }),
+    }
+}
+
+fn udp_client(cx: &Ctx, w: &mut World, from: &str, spec: UdpClientSpec) -> Result<(), Error> {
+    if spec.size > UDP_PAYLOAD_MAX {
+        return Err(cx.err(
+            from,
+            format!(
+                "udp echo: payload of {} bytes does not fit a datagram (at most {UDP_PAYLOAD_MAX})",
+                spec.size
+            ),
+        ));
+    }
+    match w.add_udp_client(spec) {
+        Some(_) => Ok(()),
+        None => Err(cx.err(from, format!("udp echo: no free ephemeral port in {from}"))),
+    }
+}
+
+/// The largest UDP payload over IPv4 (65535 - 20 - 8), which `udp_sendmsg` refuses beyond.
+const UDP_PAYLOAD_MAX: usize = 65_507;
+
+/// The pods (netns of another host) grouped by host in host order, and the hosts in order.
+fn pods_by_host(w: &World) -> Vec<(usize, NsId)> {
+    let mut host_idx: BTreeMap<&str, usize> = BTreeMap::new();
+    for n in w.ns.iter().filter(|n| n.host == n.name) {
+        let i = host_idx.len();
+        host_idx.entry(n.name.as_str()).or_insert(i);
+    }
+    let mut pods: Vec<(usize, NsId)> =
+        w.ns.iter()
+            .enumerate()
+            .filter(|(_, n)| n.host != n.name)
+            .map(|(i, n)| {
+                (
+                    host_idx.get(n.host.as_str()).copied().unwrap_or(usize::MAX),
+                    i,
+                )
+            })
+            .collect();
+    pods.sort();
+    pods
+}
+
+/// `NodesPing`: one ping mesh per node, from its first pod to every other node's first pod.
+fn nodes_ping(cx: &Ctx, w: &mut World, n: &super::NodesPingTraffic) -> Result<(), Error> {
+    let mut firsts: Vec<NsId> = Vec::new();
+    let mut last_host = None;
+    for (h, ns) in pods_by_host(w) {
+        if last_host != Some(h) {
+            firsts.push(ns);
+            last_host = Some(h);
+        }
+    }
+    let nodes = firsts.len() as u64;
+    if nodes < 2 {
+        return Err(cx.err(
+            "NodesPing",
+            "NodesPing: needs pods on at least two nodes".to_string(),
+        ));
+    }
+    if n.gap_ns == 0 || n.size > PING_SIZE_MAX {
+        return Err(cx.err(
+            "NodesPing",
+            format!("NodesPing: gap_ns must be at least 1 and size at most {PING_SIZE_MAX}"),
+        ));
+    }
+    let mut addrs = Vec::with_capacity(firsts.len());
+    for &ns in &firsts {
+        let Some(a) = primary_addr(w, ns) else {
+            let name = w.ns[ns].name.clone();
+            return Err(cx.err(&name, format!("NodesPing: pod {name} has no address")));
+        };
+        addrs.push(a);
+    }
+    for (s, &ns) in firsts.iter().enumerate() {
+        let dsts = (0..nodes - 1)
+            .map(|q| addrs[((s as u64 + 1 + q) % nodes) as usize])
+            .collect();
+        let id = w.engine.rng.gen();
+        w.add_ping_mesh(PingMeshSpec {
+            ns,
+            id,
+            dsts,
+            start: Instant::ZERO + Duration::from_ns(s as u64 * n.gap_ns),
+            interval: Duration::from_ns(nodes * n.gap_ns),
+            size: n.size,
+        });
+    }
+    Ok(())
+}
+
+/// `PodsEcho`: the pods are the netns of another host, grouped by host in host order; each
+/// runs an echo server and one client with the all-pairs schedule.
+fn pods_echo(cx: &Ctx, w: &mut World, e: &super::PodsEchoTraffic) -> Result<(), Error> {
+    let pods = pods_by_host(w);
+    let mut addrs = Vec::with_capacity(pods.len());
+    for &(_, ns) in &pods {
+        let Some(a) = primary_addr(w, ns) else {
+            let name = w.ns[ns].name.clone();
+            return Err(cx.err(&name, format!("PodsEcho: pod {name} has no address")));
+        };
+        addrs.push(a);
+    }
+    let m = pods.len() as u64;
+    if m < 2 {
+        return Err(cx.err(
+            "PodsEcho",
+            "PodsEcho: needs at least two pods (netns with a host other than themselves)"
+                .to_string(),
+        ));
+    }
+    if e.k == 0 || e.gap_ns == 0 {
+        return Err(cx.err(
+            "PodsEcho",
+            "PodsEcho: k and gap_ns must be at least 1".to_string(),
+        ));
+    }
+    for &(_, ns) in &pods {
+        if w.add_udp_echo_server(ns, e.port).is_none() {
+            let name = w.ns[ns].name.clone();
+            return Err(cx.err(
+                "PodsEcho",
+                format!("PodsEcho: port {} of {name} is in use", e.port),
+            ));
+        }
+    }
+    for (s, &(_, ns)) in pods.iter().enumerate() {
+        let dsts = (0..m - 1)
+            .map(|r| addrs[((s as u64 + 1 + r) % m) as usize])
+            .collect();
+        let name = w.ns[ns].name.clone();
+        udp_client(
+            cx,
+            w,
+            &name,
+            UdpClientSpec {
+                ns,
+                dsts,
+                port: e.port,
+                rounds: e.k,
+                start: Instant::ZERO + Duration::from_ns(s as u64 * e.gap_ns),
+                interval: Duration::from_ns(m * e.gap_ns),
+                size: e.size,
+            },
+        )?;
+    }
+    Ok(())
 }
 
 /// `netns/dev` to a device.

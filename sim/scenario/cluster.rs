@@ -16,7 +16,7 @@ use std::net::Ipv4Addr;
 /// The most pods a cluster may have, listed and generated: each is a netns of its own, so
 /// this bounds what a scenario can make the builder allocate (sim-only; Kubernetes documents
 /// 150000 pods as the largest tested cluster).
-pub const PODS_MAX: u64 = 10_000;
+pub const PODS_MAX: u64 = 50_000;
 
 /// A Kubernetes cluster: its nodes, their pods, and the CNI.
 #[derive(Clone, Debug, Deserialize)]
@@ -635,6 +635,10 @@ fn calico(
         .iter()
         .map(|n| calico_vtep_mac(&n.spec.name))
         .collect();
+    // Every node routes to every other node's blocks: look them up once, not per pair.
+    let blocks: Vec<Vec<Ipv4Net>> = (0..nodes.len())
+        .map(|i| ipam.blocks_of(i).collect())
+        .collect();
 
     let mut out = Vec::new();
     for (i, n) in nodes.iter().enumerate() {
@@ -671,7 +675,7 @@ fn calico(
                 Encap::None => {}
             }
         }
-        for b in ipam.blocks_of(i) {
+        for &b in &blocks[i] {
             node.routes
                 .push(format!("blackhole {} proto {proto}", cidr(b)));
         }
@@ -720,7 +724,7 @@ fn calico(
                 continue;
             }
             let same_subnet = n.subnet.contains(m.ip);
-            for b in ipam.blocks_of(j) {
+            for &b in &blocks[j] {
                 let b = cidr(b);
                 let route = match encap {
                     Encap::Ipip { cross_subnet } if !(cross_subnet && same_subnet) => {

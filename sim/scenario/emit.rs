@@ -122,7 +122,37 @@ fn expect(e: &Expect) -> String {
 }
 
 fn traffic(t: &Traffic) -> String {
-    let Traffic::Ping(p) = t;
+    let p = match t {
+        Traffic::Ping(p) => p,
+        Traffic::UdpEchoServer(u) => {
+            return format!("UdpEchoServer(netns: {}, port: {})", q(&u.netns), u.port)
+        }
+        Traffic::UdpEcho(u) => {
+            return format!(
+                "UdpEcho(from: {}, to: {}, port: {}, count: {}, interval_ms: {}, start_ms: {}, size: {})",
+                q(&u.from),
+                q(&u.to),
+                u.port,
+                u.count,
+                u.interval_ms,
+                u.start_ms,
+                u.size
+            )
+        }
+        Traffic::NodesPing(n) => {
+            let mut f = vec![format!("gap_ns: {}", n.gap_ns), format!("size: {}", n.size)];
+            if let Some(t) = n.expect_ttl {
+                f.push(format!("expect_ttl: {t}"));
+            }
+            return format!("NodesPing({})", f.join(", "));
+        }
+        Traffic::PodsEcho(e) => {
+            return format!(
+                "PodsEcho(k: {}, gap_ns: {}, size: {}, port: {})",
+                e.k, e.gap_ns, e.size, e.port
+            )
+        }
+    };
     let mut f = vec![format!("from: {}", q(&p.from)), format!("to: {}", q(&p.to))];
     f.push(format!("count: {}", p.count));
     if p.interval_ms != 1000 {

@@ -97,3 +97,30 @@ fn first_drop(w: &World, app: usize, seq: u16) -> String {
         .map(|(d, _)| format!(" (dropped at {} with {})", d.place, d.reason))
         .unwrap_or_default()
 }
+
+/// `NodesPing(expect_ttl: T)`: every ping of every mesh was answered with TTL `T`.
+pub fn check_mesh(w: &World, ttl: u8) -> Outcome {
+    use crate::app::ping_mesh::MeshResult;
+    let total: usize = w.ping_meshes.iter().map(|m| m.results.len()).sum();
+    let mut bad = Vec::new();
+    let mut nbad = 0usize;
+    for m in &w.ping_meshes {
+        for (i, r) in m.results.iter().enumerate() {
+            if *r == (MeshResult::Reply { ttl }) {
+                continue;
+            }
+            nbad += 1;
+            if bad.len() < 5 {
+                bad.push(format!(
+                    "{} -> {}: {r:?}",
+                    w.ns[m.spec.ns].name, m.spec.dsts[i]
+                ));
+            }
+        }
+    }
+    Outcome {
+        ok: nbad == 0,
+        what: format!("node-pair pings: all {total} answered with ttl={ttl}"),
+        detail: format!("{nbad} not: {}", bad.join("; ")),
+    }
+}

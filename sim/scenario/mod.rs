@@ -5,10 +5,11 @@ mod build;
 pub mod cluster;
 pub mod emit;
 mod expect;
+pub mod gen;
 
 pub use build::{build, expand, resolve_dev, Built};
 pub use cluster::ClusterSpec;
-pub use expect::{check, Outcome};
+pub use expect::{check, check_mesh, Outcome};
 
 use serde::Deserialize;
 
@@ -204,6 +205,85 @@ pub struct VxlanSpec {
 #[derive(Clone, Debug, Deserialize)]
 pub enum Traffic {
     Ping(PingTraffic),
+    /// A UDP echo server (it sends every datagram back to its sender).
+    UdpEchoServer(UdpEchoServerTraffic),
+    /// A UDP client sending `count` requests to `to`'s port (an echo server answers them).
+    UdpEcho(UdpEchoTraffic),
+    /// Every pod sends UDP echo requests to every other pod, the all-pairs workload of the
+    /// ns-3 comparison (`bench/ns3/WORKLOAD.md`); every pod runs an echo server.
+    PodsEcho(PodsEchoTraffic),
+    /// The first pod of every node pings the first pod of every other node once (a ping
+    /// mesh: the whole cluster's node-pair reachability).
+    NodesPing(NodesPingTraffic),
+}
+
+/// With N nodes that have pods, ping `q` of node `s`'s first pod leaves at `(q * N + s) *
+/// gap_ns` for node `(s + 1 + q) mod N`'s first pod (0 <= q < N - 1).
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NodesPingTraffic {
+    #[serde(default = "default_gap_ns")]
+    pub gap_ns: u64,
+    #[serde(default = "fifty_six")]
+    pub size: usize,
+    /// Every ping must be answered with this TTL.
+    #[serde(default)]
+    pub expect_ttl: Option<u8>,
+}
+
+/// `UdpEchoServer(netns: "pod2", port: 9)`.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UdpEchoServerTraffic {
+    pub netns: String,
+    #[serde(default = "echo_port")]
+    pub port: u16,
+}
+
+/// A client with one unconnected socket on an ephemeral port, in netns `from`.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UdpEchoTraffic {
+    pub from: String,
+    /// An address, or a netns (its primary address).
+    pub to: String,
+    #[serde(default = "echo_port")]
+    pub port: u16,
+    #[serde(default = "one")]
+    pub count: u16,
+    #[serde(default = "thousand")]
+    pub interval_ms: u64,
+    #[serde(default)]
+    pub start_ms: u64,
+    /// Payload bytes.
+    #[serde(default = "fifty_six")]
+    pub size: usize,
+}
+
+/// The all-pairs schedule: with M pods (netns that belong to another host, in host order),
+/// request `q` of pod `s` leaves at `(q * M + s) * gap_ns` for pod `(s + 1 + q mod (M - 1))
+/// mod M`, `k` rounds: every ordered pair gets `k` requests.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PodsEchoTraffic {
+    #[serde(default = "one_u32")]
+    pub k: u32,
+    #[serde(default = "default_gap_ns")]
+    pub gap_ns: u64,
+    #[serde(default = "fifty_six")]
+    pub size: usize,
+    #[serde(default = "echo_port")]
+    pub port: u16,
+}
+
+fn echo_port() -> u16 {
+    9
+}
+fn one_u32() -> u32 {
+    1
+}
+fn default_gap_ns() -> u64 {
+    20_000
 }
 
 /// `ping -c COUNT -i INTERVAL -s SIZE TO`, run in netns `from`.

@@ -25,6 +25,7 @@ impl World {
         self.ns
             .push(Netns::new(name.to_string(), host.to_string(), key, seed));
         let ns = self.ns.len() - 1;
+        self.index_ns_name(name, ns);
         // Per host, derived from the scenario seed and the host's name rather than drawn, so
         // it moved no other random draw.
         let h = host
@@ -509,6 +510,8 @@ impl World {
             .filter(|(d, _)| *d == dev)
             .copied()
             .collect();
+        let mut keys = keys;
+        keys.sort_unstable();
         for k in keys {
             if let Some(e) = self.ns[ns].neigh.entries.remove(&k) {
                 for pkt in e.queue {

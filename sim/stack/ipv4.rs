@@ -418,6 +418,11 @@ impl World {
                 .select(now, daddr, src, build.proto, &mut self.engine.rng)
         };
         let ttl = self.ns[ns].ip_default_ttl;
+        let mut build = build;
+        if build.proto == ipv4::PROTO_UDP {
+            // `udp_send_skb`: the checksum covers the source the route just chose.
+            crate::wire::udp::fill_checksum(&mut build.payload, src, daddr);
+        }
         let data = ipv4::Ipv4Build {
             tos: build.tos,
             id,

@@ -12,4 +12,5 @@ pub mod journey;
 pub mod nat;
 pub mod route;
 pub mod summary;
+pub mod udp;
 pub mod vxlan;

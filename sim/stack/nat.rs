@@ -305,7 +305,7 @@ impl World {
         };
         match ct.find(&tuple) {
             Some((id, dir)) => {
-                let Some(c) = ct.conns.get_mut(&id) else {
+                let Some(c) = ct.conns.get(&id) else {
                     return Ok(());
                 };
                 let info = match dir {
@@ -313,7 +313,7 @@ impl World {
                     Dir::Original if c.status & IPS_SEEN_REPLY != 0 => CtInfo::Established,
                     Dir::Original => CtInfo::New,
                 };
-                c.refresh(now, dir);
+                ct.refresh(id, now, dir);
                 pkt.ct = Some(SkbCt {
                     ns,
                     conn: SkbConn::Confirmed(id),

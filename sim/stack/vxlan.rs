@@ -9,11 +9,10 @@ use crate::packet::Pkt;
 use crate::trace::journal::{StepKind, Tunnel};
 use crate::trace::Direction;
 use crate::wire::ethernet::{self, EthRepr};
-use crate::wire::icmp;
 use crate::wire::ipv4::{self, Ipv4Build, Ipv4Repr};
-use crate::wire::udp::{self, UdpError, UdpRepr};
+use crate::wire::udp;
 use crate::wire::vxlan::{self, VxlanError};
-use crate::world::{PktType, World};
+use crate::world::World;
 use std::net::Ipv4Addr;
 
 /// Outer IPv4 + UDP + VXLAN + inner Ethernet (`VXLAN_HEADROOM`).
@@ -137,51 +136,8 @@ impl World {
         })
     }
 
-    /// `__udp4_lib_rcv()` for a datagram delivered locally: checksum and length checks, then
-    /// the socket: a VXLAN device's (bound on the wildcard address while it is up), else
-    /// none, which answers port unreachable.
-    pub fn udp_rcv(&mut self, dev: DevId, pkt_type: PktType, ip: Ipv4Repr, pkt: Pkt, bcast: bool) {
-        let ns = self.devs[dev].ns;
-        let body = pkt.data.get(ip.header_len..).unwrap_or_default();
-        let u = match UdpRepr::parse(ip.src, ip.dst, body) {
-            Ok(u) => u,
-            Err(e) => {
-                self.ns[ns].count("UdpInErrors");
-                let reason = match e {
-                    UdpError::Truncated => DropReason::PktTooSmall,
-                    UdpError::BadChecksum => {
-                        self.ns[ns].count("UdpInCsumErrors");
-                        DropReason::UdpCsum
-                    }
-                };
-                return self.drop_pkt(dev, pkt, reason);
-            }
-        };
-        let bound = self.ns[ns].devs.iter().any(|&d| {
-            self.devs[d].admin_up
-                && matches!(self.devs[d].kind, DevKind::Vxlan { idx }
-                    if self.vxlans[idx].dst_port == u.dst_port)
-        });
-        if !bound {
-            // Nothing listens (no UDP sockets are modelled besides VXLAN's); broadcasts get no
-            // ICMP (`__udp4_lib_mcast_deliver` finds no socket either).
-            self.ns[ns].count("UdpNoPorts");
-            if !bcast {
-                self.icmp_unreach(dev, pkt_type, &pkt, icmp::PORT_UNREACH);
-            }
-            return self.drop_pkt(dev, pkt, DropReason::NoSocket);
-        }
-        self.ns[ns].count("UdpInDatagrams");
-        let mut pkt = pkt;
-        let start = ip.header_len + udp::HEADER_LEN;
-        let end = ip.header_len + usize::from(u.len);
-        pkt.data.truncate(end);
-        pkt.data.drain(..start);
-        self.vxlan_rcv(dev, ns, ip, u.dst_port, pkt)
-    }
-
     /// `vxlan_rcv()`: header checks, the device by VNI, and the inner frame received on it.
-    fn vxlan_rcv(&mut self, dev: DevId, ns: NsId, outer: Ipv4Repr, port: u16, pkt: Pkt) {
+    pub(super) fn vxlan_rcv(&mut self, dev: DevId, ns: NsId, outer: Ipv4Repr, port: u16, pkt: Pkt) {
         let vni = match vxlan::parse(&pkt.data) {
             Ok(v) => v,
             Err(VxlanError::Truncated) => return self.drop_pkt(dev, pkt, DropReason::PktTooSmall),

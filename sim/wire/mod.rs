@@ -10,18 +10,28 @@ pub mod vxlan;
 
 /// The Internet checksum (RFC 1071) over `data`, as the kernel's `ip_compute_csum`.
 pub fn checksum(data: &[u8]) -> u16 {
-    let mut sum: u32 = 0;
+    !fold_sum(sum_words(data))
+}
+
+/// The sum of `data` as big-endian 16-bit words (an odd last byte padded with 0), unfolded.
+pub(crate) fn sum_words(data: &[u8]) -> u64 {
+    let mut sum: u64 = 0;
     let mut chunks = data.chunks_exact(2);
     for c in &mut chunks {
-        sum += u32::from(u16::from_be_bytes([c[0], c[1]]));
+        sum += u64::from(u16::from_be_bytes([c[0], c[1]]));
     }
     if let [b] = chunks.remainder() {
-        sum += u32::from(*b) << 8;
+        sum += u64::from(*b) << 8;
     }
+    sum
+}
+
+/// One's complement folding of a word sum to 16 bits.
+pub(crate) fn fold_sum(mut sum: u64) -> u16 {
     while sum > 0xffff {
         sum = (sum & 0xffff) + (sum >> 16);
     }
-    !(sum as u16)
+    sum as u16
 }
 
 /// The checksum `check` after the bytes `from` of the data it covers became `to` (equal

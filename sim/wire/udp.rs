@@ -26,13 +26,24 @@ pub enum UdpError {
 
 /// The checksum over the IPv4 pseudo-header and the datagram (`csum_tcpudp_magic`).
 fn pseudo_checksum(src: Ipv4Addr, dst: Ipv4Addr, datagram: &[u8]) -> u16 {
-    let mut buf = Vec::with_capacity(12 + datagram.len());
-    buf.extend_from_slice(&src.octets());
-    buf.extend_from_slice(&dst.octets());
-    buf.extend_from_slice(&[0, super::ipv4::PROTO_UDP]);
-    buf.extend_from_slice(&(datagram.len() as u16).to_be_bytes());
-    buf.extend_from_slice(datagram);
-    super::checksum(&buf)
+    let (s, d) = (src.octets(), dst.octets());
+    let len = (datagram.len() as u16).to_be_bytes();
+    let pseudo = [
+        s[0],
+        s[1],
+        s[2],
+        s[3],
+        d[0],
+        d[1],
+        d[2],
+        d[3],
+        0,
+        super::ipv4::PROTO_UDP,
+        len[0],
+        len[1],
+    ];
+    // The 12-byte pseudo-header is even, so the datagram's words keep their alignment.
+    !super::fold_sum(super::sum_words(&pseudo) + super::sum_words(datagram))
 }
 
 impl UdpRepr {
@@ -125,6 +136,19 @@ pub fn datagram(
         d[6..8].copy_from_slice(&c.to_be_bytes());
     }
     d
+}
+
+/// Fills in the checksum of `d`, a whole datagram from `src` to `dst` whose checksum field
+/// is still 0 (`udp4_hwcsum` done in software; 0 goes out as 0xffff).
+pub fn fill_checksum(d: &mut [u8], src: Ipv4Addr, dst: Ipv4Addr) {
+    if d.len() < HEADER_LEN {
+        return;
+    }
+    let c = match pseudo_checksum(src, dst, d) {
+        0 => 0xffff,
+        c => c,
+    };
+    d[6..8].copy_from_slice(&c.to_be_bytes());
 }
 
 #[cfg(test)]

@@ -1,0 +1,125 @@
+//! UDP (`__udp4_lib_rcv`, `udp_sendmsg`): the receive checks, the socket lookup by port (a
+//! VXLAN device's socket or an application's), port unreachable for closed ports, and sending
+//! a datagram from a socket.
+
+use crate::dev::{DevId, DevKind, NsId};
+use crate::drop::DropReason;
+use crate::packet::Pkt;
+use crate::stack::ipv4::LocalSend;
+use crate::stack::route::OutError;
+use crate::wire::icmp;
+use crate::wire::ipv4::{self, Ipv4Repr};
+use crate::wire::udp::{self, UdpError, UdpRepr};
+use crate::world::{PktType, World};
+use std::net::Ipv4Addr;
+
+/// `ip_local_port_range`'s default: where an unbound socket's port is drawn from.
+pub const EPHEMERAL_PORTS: std::ops::RangeInclusive<u16> = 32768..=60999;
+
+impl World {
+    /// `__udp4_lib_rcv()` for a datagram delivered locally: checksum and length checks, then
+    /// the socket bound to the destination port on the wildcard address: a VXLAN device's
+    /// (while it is up) or an application's; with none, port unreachable.
+    pub fn udp_rcv(&mut self, dev: DevId, pkt_type: PktType, ip: Ipv4Repr, pkt: Pkt, bcast: bool) {
+        let ns = self.devs[dev].ns;
+        let body = pkt.data.get(ip.header_len..).unwrap_or_default();
+        let u = match UdpRepr::parse(ip.src, ip.dst, body) {
+            Ok(u) => u,
+            Err(e) => {
+                self.ns[ns].count("UdpInErrors");
+                let reason = match e {
+                    UdpError::Truncated => DropReason::PktTooSmall,
+                    UdpError::BadChecksum => {
+                        self.ns[ns].count("UdpInCsumErrors");
+                        DropReason::UdpCsum
+                    }
+                };
+                return self.drop_pkt(dev, pkt, reason);
+            }
+        };
+        let vxlan = self.ns[ns].devs.iter().any(|&d| {
+            self.devs[d].admin_up
+                && matches!(self.devs[d].kind, DevKind::Vxlan { idx }
+                    if self.vxlans[idx].dst_port == u.dst_port)
+        });
+        let app = self.ns[ns].udp_socks.get(&u.dst_port).copied();
+        if !vxlan && app.is_none() {
+            // Broadcasts get no ICMP (`__udp4_lib_mcast_deliver` finds no socket either).
+            self.ns[ns].count("UdpNoPorts");
+            if !bcast {
+                self.icmp_unreach(dev, pkt_type, &pkt, icmp::PORT_UNREACH);
+            }
+            return self.drop_pkt(dev, pkt, DropReason::NoSocket);
+        }
+        self.ns[ns].count("UdpInDatagrams");
+        let start = ip.header_len + udp::HEADER_LEN;
+        let end = ip.header_len + usize::from(u.len);
+        if let Some(app) = app {
+            let from = (ip.src, u.src_port);
+            let Some(payload) = pkt.data.get(start..end) else {
+                return self.drop_pkt(dev, pkt, DropReason::PktTooSmall);
+            };
+            // The application reads the datagram at once: its journey ends in the socket.
+            let echo = self.udp_app_recv(app, from, payload);
+            self.deliver(pkt);
+            if let Some(payload) = echo {
+                self.udp_app_echo(app, from, payload);
+            }
+            return;
+        }
+        let mut pkt = pkt;
+        pkt.data.truncate(end);
+        pkt.data.drain(..start);
+        self.vxlan_rcv(dev, ns, ip, u.dst_port, pkt)
+    }
+
+    /// `udp_sendmsg()` on an unconnected socket bound to `sport` on the wildcard address:
+    /// the route picks the source, the checksum is computed over it (`udp_send_skb`), DF as
+    /// IP_PMTUDISC_WANT sets it.
+    pub fn udp_sendmsg(
+        &mut self,
+        ns: NsId,
+        sport: u16,
+        dst: (Ipv4Addr, u16),
+        payload: &[u8],
+    ) -> Result<(), OutError> {
+        let mut d = Vec::with_capacity(ipv4::HEADER_LEN + udp::HEADER_LEN + payload.len());
+        d.extend_from_slice(&sport.to_be_bytes());
+        d.extend_from_slice(&dst.1.to_be_bytes());
+        d.extend_from_slice(&((udp::HEADER_LEN + payload.len()) as u16).to_be_bytes());
+        d.extend_from_slice(&[0, 0]);
+        d.extend_from_slice(payload);
+        let send = LocalSend {
+            proto: ipv4::PROTO_UDP,
+            tos: 0,
+            src: None,
+            df_if_fits: true,
+            payload: d,
+        };
+        self.ip_send_local(ns, dst.0, send, None)
+    }
+
+    /// Binds `port` (0: an ephemeral port drawn as `udp_lib_get_port` does, from a random
+    /// start in `EPHEMERAL_PORTS` upward to the first free one) in `ns` for application
+    /// `app`. None when the port is taken (EADDRINUSE).
+    pub fn udp_bind(&mut self, ns: NsId, port: u16, app: usize) -> Option<u16> {
+        use rand::Rng;
+        let taken = |w: &World, p: u16| {
+            w.ns[ns].udp_socks.contains_key(&p)
+                || w.ns[ns].devs.iter().any(|&d| {
+                    matches!(w.devs[d].kind, DevKind::Vxlan { idx } if w.vxlans[idx].dst_port == p)
+                })
+        };
+        let port = if port == 0 {
+            let (lo, hi) = (*EPHEMERAL_PORTS.start(), *EPHEMERAL_PORTS.end());
+            let first = self.engine.rng.gen_range(lo..=hi);
+            (first..=hi).chain(lo..first).find(|&p| !taken(self, p))?
+        } else if taken(self, port) {
+            return None;
+        } else {
+            port
+        };
+        self.ns[ns].udp_socks.insert(port, app);
+        Some(port)
+    }
+}
