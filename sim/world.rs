@@ -172,6 +172,11 @@ impl World {
         }
     }
 
+    /// The journey id of the newest packet (0 before any).
+    pub fn last_pkt_id(&self) -> u64 {
+        self.next_pkt_id - 1
+    }
+
     /// Records every packet's journey from now on (see `trace::journal`).
     pub fn enable_journal(&mut self) {
         self.trace.journal.get_or_insert_with(Default::default);

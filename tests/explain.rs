@@ -302,3 +302,13 @@ fn journal_matches_the_ledger_in_every_shipped_scenario() {
         }
     }
 }
+
+/// A UDP echo: the server's answer is linked to the datagram it echoes, so the journey of a
+/// request goes on into its reply.
+#[test]
+fn udp_echo_reply_is_caused_by_the_request() {
+    let text = explain_flow("udp_echo_pods", "node0-pod0 -> 10.0.0.2");
+    assert!(text.contains("echo reply of journey"), "{text}");
+    assert!(text.contains("end: delivered in node0-pod1"), "{text}");
+    assert!(text.contains("end: delivered in node0-pod0"), "{text}");
+}
