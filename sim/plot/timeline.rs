@@ -197,6 +197,16 @@ pub fn timeline(w: &World, name: &str) -> DrawResult<String> {
         let mut y = 40;
         bold(&lo_legend, "pings", (10, y), 14, BLACK, HPos::Left)?;
         y += 22;
+        if w.pings.is_empty() {
+            label(
+                &lo_legend,
+                "none in this scenario",
+                (30, y),
+                13,
+                BLACK,
+                HPos::Left,
+            )?;
+        }
         for (k, p) in w.pings.iter().enumerate() {
             let color = PING_COLORS[k % PING_COLORS.len()];
             for r in &p.replies {
