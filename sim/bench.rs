@@ -122,7 +122,10 @@ impl ClusterBenchResult {
 }
 
 /// Generates, builds and runs the node-pair ping mesh over a whole cluster.
-pub fn run_cluster(w: &crate::scenario::gen::ClusterWorkload) -> Result<ClusterBenchResult, Error> {
+pub fn run_cluster(
+    w: &crate::scenario::gen::ClusterWorkload,
+    build_only: bool,
+) -> Result<ClusterBenchResult, Error> {
     use crate::app::ping_mesh::MeshResult;
     let t = WallInstant::now();
     let text = w.to_ron();
@@ -135,7 +138,9 @@ pub fn run_cluster(w: &crate::scenario::gen::ClusterWorkload) -> Result<ClusterB
     let build_s = t.elapsed().as_secs_f64();
     let build_rss_kb = peak_rss_kb();
     let t = WallInstant::now();
-    built.world.run(built.until).map_err(Error::Budget)?;
+    if !build_only {
+        built.world.run(built.until).map_err(Error::Budget)?;
+    }
     let run_s = t.elapsed().as_secs_f64();
     let world = &built.world;
     let replied = world

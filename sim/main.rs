@@ -225,6 +225,9 @@ struct ClusterArgs {
     /// Virtual time between two consecutive pings of the global schedule.
     #[arg(long, default_value_t = 1_000)]
     gap_ns: u64,
+    /// `sim bench cluster`: build the world and stop (no pings).
+    #[arg(long)]
+    build_only: bool,
     #[arg(long, default_value_t = 1)]
     seed: u64,
 }
@@ -348,10 +351,10 @@ fn main() -> ExitCode {
                     return ExitCode::from(2);
                 }
             };
-            match sim::bench::run_cluster(&w) {
+            match sim::bench::run_cluster(&w, a.build_only) {
                 Ok(r) => {
                     outln!("{}", r.line());
-                    if r.replied == w.pings() {
+                    if a.build_only || r.replied == w.pings() {
                         ExitCode::SUCCESS
                     } else {
                         eprintln!(

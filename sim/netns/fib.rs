@@ -157,7 +157,8 @@ pub struct Table {
 #[derive(Clone, Debug, Default)]
 struct TableInner {
     /// Aliases per prefix, kept sorted by (TOS desc, metric asc), then insertion order.
-    routes: rustc_hash::FxHashMap<(u8, u32), Vec<Route>>,
+    /// Most prefixes have one route: kept inline, no allocation of its own.
+    routes: rustc_hash::FxHashMap<(u8, u32), smallvec::SmallVec<[Route; 1]>>,
     /// Prefix lengths present, longest first, so lookups probe only those.
     lens: Vec<u8>,
 }
@@ -229,7 +230,7 @@ impl Table {
         }
         let t = Arc::make_mut(&mut self.inner);
         for v in t.routes.values_mut() {
-            v.retain(&keep);
+            v.retain(|r| keep(r));
         }
         t.routes.retain(|_, v| !v.is_empty());
         t.reindex();

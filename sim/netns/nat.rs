@@ -772,22 +772,36 @@ pub struct NatRange {
 pub struct Conntrack {
     pub conns: BTreeMap<u64, Conn>,
     /// Both tuples of every confirmed connection (a hash, as `nf_conntrack_hash`: looked up
-    /// per packet, never iterated).
-    hash: rustc_hash::FxHashMap<Tuple, (u64, Dir)>,
-    /// Confirmed connections by expiry, so that gc finds the expired ones without a scan.
-    expiry: std::collections::BTreeSet<(Instant, u64)>,
+    /// per packet, never iterated), to the connection's id (ids stay below 2^32).
+    hash: rustc_hash::FxHashMap<Tuple, (u32, Dir)>,
+    /// No connection expires before this (a lower bound; None with no connection): gc scans
+    /// only when it has passed, so every lookup still finds no expired connection. A bound
+    /// rather than an index keeps a connection at its table entries alone (a whole cluster's
+    /// nodes hold millions).
+    next_expiry: Option<Instant>,
     next_id: u64,
 }
 
 impl Conntrack {
     /// Drops expired connections (the gc worker, and lookups skipping expired entries).
     pub fn gc(&mut self, now: Instant) {
-        while let Some(&(t, id)) = self.expiry.first() {
-            if t > now {
-                break;
-            }
+        if self.next_expiry.is_none_or(|t| t > now) {
+            return;
+        }
+        let dead: Vec<u64> = self
+            .conns
+            .iter()
+            .filter(|(_, c)| c.timeout <= now)
+            .map(|(&id, _)| id)
+            .collect();
+        for id in dead {
             self.kill(id);
         }
+        self.next_expiry = self.conns.values().map(|c| c.timeout).min();
+    }
+
+    fn expires_at(&mut self, t: Instant) {
+        self.next_expiry = Some(self.next_expiry.map_or(t, |e| e.min(t)));
     }
 
     /// A confirmed connection saw a packet (`nf_ct_refresh_acct`).
@@ -795,17 +809,16 @@ impl Conntrack {
         let Some(c) = self.conns.get_mut(&id) else {
             return;
         };
-        self.expiry.remove(&(c.timeout, id));
         c.refresh(now, dir);
-        self.expiry.insert((c.timeout, id));
+        let t = c.timeout;
+        self.expires_at(t);
     }
 
     /// `nf_ct_kill()`.
     pub fn kill(&mut self, id: u64) {
         if let Some(c) = self.conns.remove(&id) {
-            self.expiry.remove(&(c.timeout, id));
             for t in &c.tuple {
-                if self.hash.get(t).is_some_and(|&(i, _)| i == id) {
+                if self.hash.get(t).is_some_and(|&(i, _)| u64::from(i) == id) {
                     self.hash.remove(t);
                 }
             }
@@ -828,7 +841,7 @@ impl Conntrack {
 
     /// `nf_conntrack_find_get()`.
     pub fn find(&self, t: &Tuple) -> Option<(u64, Dir)> {
-        self.hash.get(t).copied()
+        self.hash.get(t).map(|&(id, dir)| (u64::from(id), dir))
     }
 
     pub fn len(&self) -> usize {
@@ -846,10 +859,11 @@ impl Conntrack {
             return None;
         }
         let id = self.next_id;
+        let id32 = u32::try_from(id).ok()?;
         self.next_id += 1;
-        self.hash.insert(c.tuple[0], (id, Dir::Original));
-        self.hash.insert(c.tuple[1], (id, Dir::Reply));
-        self.expiry.insert((c.timeout, id));
+        self.hash.insert(c.tuple[0], (id32, Dir::Original));
+        self.hash.insert(c.tuple[1], (id32, Dir::Reply));
+        self.expires_at(c.timeout);
         self.conns.insert(id, c);
         Some(id)
     }
@@ -860,7 +874,7 @@ impl Conntrack {
         match self.hash.get(t) {
             Some(&(id, _)) => self
                 .conns
-                .get(&id)
+                .get(&u64::from(id))
                 .is_some_and(|c| c.tuple[0] != ignored.tuple[0]),
             None => false,
         }

@@ -63,11 +63,18 @@ pub enum SourceError {
 impl World {
     /// The device a route's ifindex names in a netns.
     pub fn dev_of(&self, ns: NsId, ifindex: u32) -> Option<DevId> {
-        self.ns[ns]
-            .devs
-            .iter()
+        let devs = &self.ns[ns].devs;
+        // Devices are numbered as they are created, so ifindex N is usually the Nth.
+        let guess = (ifindex as usize)
+            .checked_sub(1)
+            .and_then(|i| devs.get(i))
             .copied()
-            .find(|&d| self.devs[d].ifindex == ifindex)
+            .filter(|&d| self.devs[d].ifindex == ifindex);
+        guess.or_else(|| {
+            devs.iter()
+                .copied()
+                .find(|&d| self.devs[d].ifindex == ifindex)
+        })
     }
 
     pub fn lo(&self, ns: NsId) -> DevId {
