@@ -16,6 +16,7 @@ pub mod error;
 pub mod explain;
 pub mod iproute;
 pub mod netns;
+pub mod oracle;
 pub mod packet;
 #[cfg(feature = "plot")]
 pub mod plot;

@@ -109,6 +109,28 @@ enum Cmd {
     /// Print the low-level scenario a `cluster` preset expands to (hosts, pods, devices,
     /// addresses, routes, neighbours, FDB, sysctls, NAT rules), as RON that `sim run` loads.
     Expand { file: PathBuf },
+    /// Print a scenario as the iproute2/sysctl commands of a by-hand lab (one netns per host
+    /// and pod), a shell script to run as root; `setup` loads it back.
+    Export {
+        file: PathBuf,
+        /// Put this before every netns name.
+        #[arg(long, default_value = "")]
+        prefix: String,
+    },
+    /// Build the scenario in real network namespaces of this machine (root only), run the same
+    /// pings, capture with tcpdump and compare frames, tables, pings and counters with sim.
+    Oracle {
+        file: PathBuf,
+        /// Leave the namespaces and captures behind (in --work-dir) for a look.
+        #[arg(long)]
+        keep: bool,
+        /// Netns name prefix (default: unique per run).
+        #[arg(long)]
+        prefix: Option<String>,
+        /// Where the captures go (default: a directory under the system's temp dir).
+        #[arg(long)]
+        work_dir: Option<PathBuf>,
+    },
     /// Run a scenario and print every netns's `ip addr`, `ip route`, `ip neigh` after it.
     Routes {
         file: PathBuf,
@@ -479,6 +501,67 @@ fn main() -> ExitCode {
                 Ok(s) => {
                     out!("{}", sim::scenario::emit::to_ron(&s));
                     ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("sim: {e}");
+                    ExitCode::from(2)
+                }
+            }
+        }
+        Cmd::Export { file, prefix } => {
+            let out = sim::scenario::load(&file).and_then(|(s, text)| {
+                let path = file.display().to_string();
+                let s = sim::scenario::expand(&path, &text, &s)?;
+                let built = sim::scenario::build(&path, &text, &s)?;
+                sim::scenario::export::export(&s, &built.world, &prefix)
+            });
+            match out {
+                Ok(ex) => {
+                    print!("{}", ex.script());
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("sim: {e}");
+                    ExitCode::from(2)
+                }
+            }
+        }
+        Cmd::Oracle {
+            file,
+            keep,
+            prefix,
+            work_dir,
+        } => {
+            let mut opts = sim::oracle::Options::unique("cli");
+            if let Some(p) = prefix {
+                opts.prefix = p;
+            }
+            if let Some(d) = work_dir {
+                opts.work_dir = d;
+            }
+            opts.keep = keep;
+            match sim::oracle::run(&file, &opts) {
+                Ok(sim::oracle::Outcome::Skipped { name, reason }) => {
+                    println!(
+                        "== oracle: {name} ==
+skipped: {reason}"
+                    );
+                    ExitCode::from(3)
+                }
+                Ok(sim::oracle::Outcome::Compared(r)) => {
+                    print!("{}", r.render());
+                    if keep {
+                        println!(
+                            "kept: namespaces {}*, captures in {}",
+                            opts.prefix,
+                            opts.work_dir.display()
+                        );
+                    }
+                    if r.diffs.is_empty() {
+                        ExitCode::SUCCESS
+                    } else {
+                        ExitCode::from(1)
+                    }
                 }
                 Err(e) => {
                     eprintln!("sim: {e}");

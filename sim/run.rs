@@ -210,7 +210,8 @@ fn udp_report(w: &crate::world::World, out: &mut String) {
     );
 }
 
-fn fmt_secs(ns: u64) -> String {
+/// Nanoseconds as `S.NNNNNNNNN` seconds.
+pub fn fmt_secs(ns: u64) -> String {
     let s = format!("{}.{:09}", ns / 1_000_000_000, ns % 1_000_000_000);
     s.trim_end_matches('0').trim_end_matches('.').to_string()
 }

@@ -226,7 +226,13 @@ impl World {
             app: app as u32,
             seq,
         });
-        if let Err(e) = self.ip_send_local(ns, dst, send, tag) {
+        let sent = self.ip_send_local(ns, dst, send, tag);
+        if sent.is_ok() {
+            // `__ip_make_skb` -> `icmp_out_count` for the raw socket's message (once routed).
+            self.ns[ns].count("IcmpOutMsgs");
+            self.ns[ns].count("IcmpOutEchos");
+        }
+        if let Err(e) = sent {
             let p = &mut self.pings[app];
             if seq == 1 {
                 // iputils connects a probe socket first and exits on failure.

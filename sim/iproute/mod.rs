@@ -8,7 +8,9 @@ mod parse;
 mod show;
 
 pub use iptables::{format_nat_rules, format_rule};
-pub use parse::{parse_command, parse_fdb, parse_mac, parse_neigh, parse_route, ParseError};
+pub use parse::{
+    parse_command, parse_fdb, parse_mac, parse_neigh, parse_route, split_words, ParseError,
+};
 pub use show::{format_addr, format_neigh, format_route, format_route_n};
 
 use crate::netns::fib::{Ipv4Net, RouteType};

@@ -71,7 +71,7 @@ fn unsupported(ctx: &str, tok: &str) -> ParseError {
 /// Splits a line into words like a POSIX shell: quotes and backslashes, `#` comments; an
 /// unquoted `>` is a word of its own (for `echo 1 >/proc/...`). Pipes, lists and expansions
 /// are refused: the simulator runs one command per line, not a shell.
-pub(super) fn split_words(line: &str) -> Result<Vec<String>, ParseError> {
+pub fn split_words(line: &str) -> Result<Vec<String>, ParseError> {
     // Most lines (every route a cluster preset writes) have no shell syntax at all: plain
     // whitespace splitting gives the same words.
     let special = |c: char| {

@@ -260,11 +260,13 @@ impl Table {
         None
     }
 
-    /// Every route in trie order: by destination address, then prefix length, then alias order,
-    /// as `ip route show` lists them.
+    /// Every route in trie order, as `ip route show` lists them: by destination address; for
+    /// one address (one trie leaf) the longer prefix first, since `fib_insert_alias` keeps a
+    /// leaf's aliases by ascending suffix length (`10.244.0.0/24` before `10.244.0.0/16`, as
+    /// the oracle found); then alias order.
     pub fn iter(&self) -> impl Iterator<Item = &Route> {
         let mut keys: Vec<&(u8, u32)> = self.inner.routes.keys().collect();
-        keys.sort_by_key(|(len, addr)| (*addr, *len));
+        keys.sort_by_key(|(len, addr)| (*addr, std::cmp::Reverse(*len)));
         keys.into_iter()
             .flat_map(move |k| self.inner.routes[k].iter())
     }

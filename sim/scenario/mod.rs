@@ -3,8 +3,10 @@
 
 mod build;
 pub mod cluster;
+mod commands;
 pub mod emit;
 mod expect;
+pub mod export;
 pub mod gen;
 
 pub use build::{build, expand, resolve_dev, Built};
@@ -45,6 +47,14 @@ pub struct Scenario {
     /// A cluster preset (Calico or Flannel), expanded into more netns (`sim expand`).
     #[serde(default)]
     pub cluster: Option<ClusterSpec>,
+    /// The set-up as by-hand lab commands (`ip netns add ...`, one a line), turned into more
+    /// netns and segments when the file is loaded (see `commands.rs`).
+    #[serde(default)]
+    pub setup: Option<String>,
+    /// The netns that `setup` commands without `ip netns exec NS` / `ip -n NS` run in (the
+    /// lab's host); created by the setup.
+    #[serde(default)]
+    pub setup_netns: Option<String>,
 }
 
 fn default_seed() -> u64 {
@@ -346,13 +356,16 @@ pub fn parse(file: &str, text: &str) -> Result<Scenario, crate::error::Error> {
         ron::extensions::Extensions::IMPLICIT_SOME
             | ron::extensions::Extensions::UNWRAP_VARIANT_NEWTYPES,
     );
-    opts.from_str::<Scenario>(text)
+    let mut s = opts
+        .from_str::<Scenario>(text)
         .map_err(|e| crate::error::Error::Syntax {
             file: file.to_string(),
             line: e.position.line,
             col: e.position.col,
             msg: e.code.to_string(),
-        })
+        })?;
+    commands::apply(file, text, &mut s)?;
+    Ok(s)
 }
 
 /// Loads a scenario file.

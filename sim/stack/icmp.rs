@@ -164,6 +164,8 @@ impl World {
             dst: req.src,
         }
         .packet(&icmp_bytes);
+        // `__ip_make_skb` -> `icmp_out_count`: every ICMP message built locally.
+        self.ns[ns].count("IcmpOutMsgs");
         self.ns[ns].count("IcmpOutEchoReps");
         let pkt = self.new_pkt(tag, data);
         self.note_caused(req_id, req_dev, pkt.id, Cause::EchoReply);

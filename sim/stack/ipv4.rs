@@ -299,6 +299,9 @@ impl World {
     ) {
         // A tunnel's outer packet starts with a clean IPCB (`iptunnel_xmit`).
         pkt.frag_max_size = 0;
+        // `__ip_local_out` counts locally generated packets only (Linux 6.18; forwarded ones
+        // are IpForwDatagrams), once before any fragmentation. Found by the oracle.
+        self.ns[ns].count("IpOutRequests");
         let before = Ipv4Repr::peek(&pkt.data).map(|(_, d, _)| d);
         let Some(pkt) = self.nf_local_out(ns, out, pkt) else {
             return;
@@ -328,7 +331,6 @@ impl World {
         pkt: Pkt,
         mtu: u32,
     ) {
-        self.ns[ns].count("IpOutRequests");
         let Some(pkt) = self.nf_post_routing(ns, in_dev, out, nexthop, pkt) else {
             return;
         };

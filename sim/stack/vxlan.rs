@@ -113,7 +113,8 @@ impl World {
             outer_dst: remote,
         };
         self.note(pkt.id, dev, encap);
-        self.ns[ns].count("UdpOutDatagrams");
+        // `udp_tunnel_xmit_skb` goes straight to `iptunnel_xmit`: no UDP MIB counter moves
+        // (the kernel's UdpOutDatagrams stays 0; checked against it by the oracle).
         self.ip_local_out(ns, rt.dev, rt.nexthop, pkt, None)
     }
 
