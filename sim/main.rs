@@ -43,6 +43,10 @@ enum Cmd {
         /// Also print every netns's tables after the run.
         #[arg(long)]
         tables: bool,
+        /// Also draw pictures beside the traces: topology, timeline, a ladder per ping
+        /// (svg by default, or png).
+        #[arg(long, value_name = "FORMAT", num_args = 0..=1, default_missing_value = "svg")]
+        plot: Option<PlotFormat>,
     },
     /// Ping between every ordered pair of endpoints, each pair in a fresh copy of the world,
     /// and print the reachability matrix (or, with --set, the cells a change would alter).
@@ -70,6 +74,24 @@ enum Cmd {
         /// Threads (default: the machine's cores).
         #[arg(long, short)]
         jobs: Option<usize>,
+        /// Also draw the topology with the reachability coloured on it, as
+        /// `reachability.svg` (or png) in --out (svg by default).
+        #[arg(long, value_name = "FORMAT", num_args = 0..=1, default_missing_value = "svg")]
+        plot: Option<PlotFormat>,
+        /// Directory for --plot (default: traces/<scenario>).
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+    /// Run a scenario and explain one packet's journey hop by hop, with the replies and ICMP
+    /// errors it caused; without --packet or --flow, list the packets local senders sent.
+    Explain {
+        file: PathBuf,
+        /// The journey id (as the pcapng comments show it).
+        #[arg(long, conflicts_with = "flow")]
+        packet: Option<u64>,
+        /// The first packet from SRC (a netns or an address) to DST: 'pod-a -> 10.211.55.6'.
+        #[arg(long)]
+        flow: Option<String>,
     },
     /// Generate a scenario: `sim gen pods` prints the all-pairs UDP echo workload of the ns-3
     /// comparison (bench/ns3/WORKLOAD.md) as RON.
@@ -122,6 +144,84 @@ enum Cmd {
         #[arg(long)]
         route_n: bool,
     },
+}
+
+/// `--plot`'s picture format.
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum PlotFormat {
+    Svg,
+    Png,
+}
+
+/// `sim run --plot`: the run's pictures beside its traces.
+#[cfg(feature = "plot")]
+fn plot_run(
+    r: &sim::run::RunResult,
+    dir: &std::path::Path,
+    f: PlotFormat,
+) -> Result<Vec<PathBuf>, sim::error::Error> {
+    let pics = sim::plot::run_pictures(r).map_err(|msg| sim::error::Error::Arg {
+        arg: "--plot".into(),
+        msg,
+    })?;
+    sim::plot::write_pictures(&pics, dir, plot_format(f))
+}
+
+/// `sim check --plot`: the topology with the matrix's reachability on it.
+#[cfg(feature = "plot")]
+fn plot_check(
+    w: &sim::world::World,
+    name: &str,
+    m: &sim::check::Matrix,
+    dir: &std::path::Path,
+    f: PlotFormat,
+) -> Result<Vec<PathBuf>, sim::error::Error> {
+    let reach = sim::plot::Reach::from_matrix(m);
+    let svg = sim::plot::topology(w, name, Some(&reach)).map_err(|msg| sim::error::Error::Arg {
+        arg: "--plot".into(),
+        msg,
+    })?;
+    let pic = sim::plot::Picture {
+        stem: "reachability".into(),
+        svg,
+    };
+    sim::plot::write_pictures(&[pic], dir, plot_format(f))
+}
+
+#[cfg(feature = "plot")]
+fn plot_format(f: PlotFormat) -> sim::plot::Format {
+    match f {
+        PlotFormat::Svg => sim::plot::Format::Svg,
+        PlotFormat::Png => sim::plot::Format::Png,
+    }
+}
+
+#[cfg(not(feature = "plot"))]
+fn no_plot() -> sim::error::Error {
+    sim::error::Error::Arg {
+        arg: "--plot".into(),
+        msg: "this sim was built without the `plot` feature".into(),
+    }
+}
+
+#[cfg(not(feature = "plot"))]
+fn plot_run(
+    _: &sim::run::RunResult,
+    _: &std::path::Path,
+    _: PlotFormat,
+) -> Result<Vec<PathBuf>, sim::error::Error> {
+    Err(no_plot())
+}
+
+#[cfg(not(feature = "plot"))]
+fn plot_check(
+    _: &sim::world::World,
+    _: &str,
+    _: &sim::check::Matrix,
+    _: &std::path::Path,
+    _: PlotFormat,
+) -> Result<Vec<PathBuf>, sim::error::Error> {
+    Err(no_plot())
 }
 
 #[derive(Subcommand)]
@@ -331,14 +431,21 @@ fn main() -> ExitCode {
             set,
             format,
             jobs,
-        } => match check(&file, &from, &to, at_ms, &set, format, jobs) {
+            plot,
+            out,
+        } => match check(&file, &from, &to, at_ms, &set, format, jobs, plot, out) {
             Ok(code) => code,
             Err(e) => {
                 eprintln!("sim: {e}");
                 ExitCode::from(2)
             }
         },
-        Cmd::Run { file, out, tables } => {
+        Cmd::Run {
+            file,
+            out,
+            tables,
+            plot,
+        } => {
             let r = match sim::run::run_file(&file) {
                 Ok(r) => r,
                 Err(e) => {
@@ -360,6 +467,15 @@ fn main() -> ExitCode {
                     return ExitCode::from(2);
                 }
             }
+            if let Some(format) = plot {
+                match plot_run(&r, &dir, format) {
+                    Ok(files) => outln!("plots: {} files in {}", files.len(), dir.display()),
+                    Err(e) => {
+                        eprintln!("sim: {e}");
+                        return ExitCode::from(2);
+                    }
+                }
+            }
             if r.all_ok() {
                 ExitCode::SUCCESS
             } else {
@@ -367,6 +483,16 @@ fn main() -> ExitCode {
                 ExitCode::from(1)
             }
         }
+        Cmd::Explain { file, packet, flow } => match explain(&file, packet, flow.as_deref()) {
+            Ok(text) => {
+                out!("{text}");
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("sim: {e}");
+                ExitCode::from(2)
+            }
+        },
         Cmd::Expand { file } => {
             let expanded = sim::scenario::load(&file).and_then(|(s, text)| {
                 sim::scenario::expand(&file.display().to_string(), &text, &s)
@@ -495,8 +621,29 @@ skipped: {reason}"
     }
 }
 
+/// `sim explain`: the journey of one packet, or the list of sent packets.
+fn explain(
+    file: &std::path::Path,
+    packet: Option<u64>,
+    flow: Option<&str>,
+) -> Result<String, Box<dyn std::error::Error>> {
+    use sim::explain::{FlowSpec, Journeys};
+    let flow: Option<FlowSpec> = flow.map(str::parse).transpose()?;
+    let r = sim::run::run_file(file)?;
+    let j = Journeys::new(&r.built.world)?;
+    let id = match (packet, flow) {
+        (Some(id), _) => id,
+        (None, Some(f)) => j
+            .find_flow(&f)
+            .ok_or_else(|| sim::explain::ExplainError::NoFlow(format!("{} -> {}", f.from, f.to)))?,
+        (None, None) => return Ok(j.list_sent()),
+    };
+    Ok(j.explain(id)?)
+}
+
 /// `sim check`: 0 when the matrix was computed and the scenario's expectations hold, 1 when
 /// one fails; errors are bad input (2).
+#[allow(clippy::too_many_arguments)]
 fn check(
     file: &std::path::Path,
     from: &[String],
@@ -505,6 +652,8 @@ fn check(
     set: &[String],
     format: Format,
     jobs: Option<usize>,
+    plot: Option<PlotFormat>,
+    out: Option<PathBuf>,
 ) -> Result<ExitCode, sim::error::Error> {
     use sim::check;
     let (s, text) = sim::scenario::load(file)?;
@@ -530,7 +679,7 @@ fn check(
         None => None,
     };
     bar.done();
-    let out = match (&after, format) {
+    let text = match (&after, format) {
         (None, Format::Table) => check::render_table(&base, &m),
         (None, Format::Json) => check::render_json(&base, &m, &outcomes),
         (Some(a), f) => {
@@ -542,7 +691,18 @@ fn check(
             }
         }
     };
-    out!("{out}");
+    out!("{text}");
+    if let Some(pf) = plot {
+        // The matrix shown is the what-if one when --set was given.
+        let (w, m) = match (&what_if, &after) {
+            (Some(w), Some(a)) => (w, a),
+            _ => (&base.world, &m),
+        };
+        let dir = out.unwrap_or_else(|| PathBuf::from("traces").join(&base.name));
+        for f in plot_check(w, &base.name, m, &dir, pf)? {
+            eprintln!("plot: {}", f.display());
+        }
+    }
     if format == Format::Table && !outcomes.is_empty() {
         outln!("\nexpectations (the scenario's own traffic, as sim run runs it):");
         for o in &outcomes {

@@ -3,7 +3,7 @@
 
 use crate::error::Error;
 use crate::scenario::{self, Built, Outcome};
-use crate::trace::pcap::{write_pcap, write_pcapng};
+use crate::trace::pcap::{write_pcap, write_pcapng_annotated};
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
@@ -19,10 +19,14 @@ impl RunResult {
     }
 }
 
-/// Loads, builds and runs a scenario file.
+/// Loads, builds and runs a scenario file, recording every packet's journey (for the
+/// pcapng comments, `sim explain` and the plots). Library users who want speed instead
+/// build the scenario and call [`run_built`], which records no journal unless asked
+/// (`built.world.enable_journal()`).
 pub fn run_file(path: &Path) -> Result<RunResult, Error> {
     let (s, text) = scenario::load(path)?;
-    let built = scenario::build(&path.display().to_string(), &text, &s)?;
+    let mut built = scenario::build(&path.display().to_string(), &text, &s)?;
+    built.world.enable_journal();
     run_built(built)
 }
 
@@ -223,7 +227,12 @@ pub fn write_outputs(r: &RunResult, dir: &Path) -> Result<Vec<PathBuf>, Error> {
     std::fs::create_dir_all(dir).map_err(|e| io(dir, e))?;
     let mut files: Vec<(PathBuf, Vec<u8>)> = Vec::new();
     let mut buf = Vec::new();
-    write_pcapng(&mut buf, &w.trace.ifaces, &w.trace.packets).map_err(|e| io(dir, e))?;
+    // With a journal, each packet carries its journey id and decision as a comment.
+    let comments = crate::explain::Journeys::new(w)
+        .map(|j| j.capture_comments())
+        .unwrap_or_default();
+    write_pcapng_annotated(&mut buf, &w.trace.ifaces, &w.trace.packets, &comments)
+        .map_err(|e| io(dir, e))?;
     files.push((dir.join(format!("{}.pcapng", r.built.name)), buf));
     for (i, iface) in w.trace.ifaces.iter().enumerate() {
         let mut buf = Vec::new();

@@ -13,6 +13,7 @@ use crate::iproute::Command;
 use crate::netns::Netns;
 use crate::packet::{FlowTag, Pkt};
 use crate::time::{Duration, Instant};
+use crate::trace::journal::{Cause, Step, StepKind};
 use crate::trace::{CaptureIface, CapturedPacket, Direction, DropRecord, LinkType, Place};
 use crate::wire::ethernet::{EthRepr, ETHERTYPE_ARP, ETHERTYPE_IPV4};
 use std::collections::BTreeSet;
@@ -108,6 +109,9 @@ pub struct Trace {
     /// Ids that were delivered or dropped while not live (a packet ending twice): always empty
     /// unless the simulator has a bug.
     pub ended_twice: Vec<u64>,
+    /// Every packet's journey step by step (`sim explain`, pcapng comments, plots); None
+    /// (the default) records nothing, and each hook costs one branch.
+    pub journal: Option<crate::trace::journal::Journal>,
 }
 
 /// The whole simulation. A clone is an independent fork at the same virtual time (`sim check`
@@ -168,8 +172,49 @@ impl World {
         }
     }
 
-    /// A packet's journey ends in delivery (to a socket or the stack's own handlers).
+    /// The journey id of the newest packet (0 before any).
+    pub fn last_pkt_id(&self) -> u64 {
+        self.next_pkt_id - 1
+    }
+
+    /// Records every packet's journey from now on (see `trace::journal`).
+    pub fn enable_journal(&mut self) {
+        self.trace.journal.get_or_insert_with(Default::default);
+    }
+
+    /// True when journeys are recorded: callers that must compute something only for the
+    /// journal (a reverse route, a route line) check this first.
+    #[inline]
+    pub fn journal_on(&self) -> bool {
+        self.trace.journal.is_some()
+    }
+
+    /// Records a step of packet `pkt`'s journey at `dev`, when the journal is on.
+    #[inline]
+    pub fn note(&mut self, pkt: u64, dev: DevId, kind: StepKind) {
+        if let Some(j) = self.trace.journal.as_mut() {
+            j.steps.push(Step {
+                ts: self.engine.now(),
+                pkt,
+                dev,
+                kind,
+            });
+        }
+    }
+
+    /// Records that `parent` caused `child` (at `dev`), when the journal is on.
+    #[inline]
+    pub fn note_caused(&mut self, parent: u64, dev: DevId, child: u64, cause: Cause) {
+        self.note(parent, dev, StepKind::Caused { child, cause });
+    }
+
+    /// A packet's journey ends in delivery (to a socket or the stack's own handlers). The
+    /// journal names no device for a delivery: the previous step of the packet says where.
     pub fn deliver(&mut self, pkt: Pkt) {
+        if self.journal_on() {
+            let dev = self.last_dev(pkt.id).unwrap_or(0);
+            self.note(pkt.id, dev, StepKind::Deliver);
+        }
         self.trace.delivered += 1;
         self.end(pkt.id);
     }
@@ -193,6 +238,7 @@ impl World {
             !d.has_ethernet_header() || crate::wire::ipv4::Ipv4Repr::parse(&pkt.data).is_ok();
         let summary = crate::stack::summary::summarize(&pkt.data, !is_ip);
         self.trace.dropped += 1;
+        self.note(pkt.id, dev, StepKind::Drop { reason });
         self.end(pkt.id);
         self.trace.drops.push((
             DropRecord {
@@ -205,8 +251,12 @@ impl World {
         ));
     }
 
-    /// Records what tcpdump on `dev` would see.
-    pub fn capture(&mut self, dev: DevId, dir: Direction, data: &[u8]) {
+    /// Records what tcpdump on `dev` would see of `pkt` now.
+    pub fn capture(&mut self, dev: DevId, dir: Direction, pkt: &Pkt) {
+        if self.journal_on() && self.devs[dev].capture.is_some() {
+            let idx = (!self.trace.packets_off).then_some(self.trace.packets.len());
+            self.note(pkt.id, dev, StepKind::Capture { dir, idx });
+        }
         if self.trace.packets_off {
             return;
         }
@@ -215,9 +265,15 @@ impl World {
                 iface,
                 ts: self.now(),
                 dir,
-                data: data.to_vec(),
+                data: pkt.data.to_vec(),
             });
         }
+    }
+
+    /// The device of packet `id`'s latest journal step.
+    fn last_dev(&self, id: u64) -> Option<DevId> {
+        let j = self.trace.journal.as_ref()?;
+        j.steps.iter().rev().find(|s| s.pkt == id).map(|s| s.dev)
     }
 
     /// Turns on capture for a device.
@@ -264,7 +320,12 @@ impl World {
         let mut v = Vec::with_capacity(n.max(1));
         for _ in 1..n {
             let (tag, data) = (pkt.tag, pkt.data.clone());
-            v.push(self.new_pkt(tag, data));
+            let copy = self.new_pkt(tag, data);
+            if self.journal_on() {
+                let dev = self.last_dev(pkt.id).unwrap_or(0);
+                self.note_caused(pkt.id, dev, copy.id, Cause::Copy);
+            }
+            v.push(copy);
         }
         v.push(pkt);
         v
@@ -303,7 +364,7 @@ impl World {
         if !self.devs[dev].admin_up {
             return self.drop_pkt(dev, pkt, DropReason::DevReady);
         }
-        self.capture(dev, Direction::Out, &pkt.data);
+        self.capture(dev, Direction::Out, &pkt);
         self.devs[dev].stats.tx_packets += 1;
         let delay = self.devs[dev].delay;
         match self.devs[dev].kind {
@@ -367,7 +428,7 @@ impl World {
             return self.drop_pkt(dev, pkt, DropReason::DevReady);
         }
         if !matches!(self.devs[dev].kind, DevKind::Loopback) {
-            self.capture(dev, Direction::In, &pkt.data);
+            self.capture(dev, Direction::In, &pkt);
         }
         self.devs[dev].stats.rx_packets += 1;
         if !self.devs[dev].has_ethernet_header() {

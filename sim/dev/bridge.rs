@@ -164,6 +164,11 @@ impl Bridge {
         );
     }
 
+    /// Whether the FDB has an entry for `mac` (for the journal: a hit, not a flood).
+    pub fn knows(&self, mac: &[u8; 6]) -> bool {
+        self.find(mac).is_some()
+    }
+
     fn find(&self, mac: &[u8; 6]) -> Option<&FdbEntry> {
         self.fdb.iter().find(|e| &e.mac == mac)
     }

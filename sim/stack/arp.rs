@@ -7,6 +7,7 @@ use crate::netns::fib::{Flow, RouteType, RT_SCOPE_LINK};
 use crate::netns::neigh::{NeighEntry, NudState, MCAST_SOLICIT, UCAST_SOLICIT, UNRES_QLEN};
 use crate::packet::Pkt;
 use crate::time::Duration;
+use crate::trace::journal::{Cause, Step, StepKind};
 use crate::wire::arp::{ArpError, ArpRepr, OP_REPLY, OP_REQUEST};
 use crate::wire::ethernet::{EthRepr, BROADCAST, ETHERTYPE_ARP, ETHERTYPE_IPV4};
 use crate::wire::icmp;
@@ -37,6 +38,20 @@ impl World {
             .entries
             .entry(key)
             .or_insert_with(|| NeighEntry::new(NudState::None, None, now));
+        // The journal is pushed to directly: `entry` borrows the netns, not the trace.
+        if let Some(j) = self.trace.journal.as_mut() {
+            let (state, lladdr) = (entry.state, entry.lladdr);
+            j.steps.push(Step {
+                ts: now,
+                pkt: pkt.id,
+                dev,
+                kind: StepKind::Neigh {
+                    nexthop,
+                    state,
+                    lladdr,
+                },
+            });
+        }
         match entry.state {
             NudState::Permanent
             | NudState::Noarp
@@ -125,6 +140,7 @@ impl World {
             .back()
             .and_then(|p| crate::wire::ipv4::Ipv4Repr::peek(&p.data))
             .map(|(s, _, _)| s);
+        let waiting = e.queue.back().map(|p| p.id);
         // Sender IP (arp_announce=0): the queued packet's source if it is ours, else by scope link.
         let sip = match last_src {
             Some(s) if self.is_local_addr(ns, s) => Some(s),
@@ -140,13 +156,24 @@ impl World {
             tha: [0; 6],
             tpa: target,
         };
-        self.arp_send(dev, dst_hw.unwrap_or(BROADCAST), req);
+        let cause = waiting.map(|w| (w, Cause::ArpRequest));
+        self.arp_send(dev, dst_hw.unwrap_or(BROADCAST), req, cause);
     }
 
-    /// Transmits one ARP packet (`arp_send_dst`) in a frame to `eth_dst`.
-    fn arp_send(&mut self, dev: DevId, eth_dst: [u8; 6], arp: ArpRepr) {
+    /// Transmits one ARP packet (`arp_send_dst`) in a frame to `eth_dst`; `cause` is the
+    /// packet it is sent for, for the journal.
+    fn arp_send(
+        &mut self,
+        dev: DevId,
+        eth_dst: [u8; 6],
+        arp: ArpRepr,
+        cause: Option<(u64, Cause)>,
+    ) {
         let frame = self.arp_frame(dev, eth_dst, arp);
         let pkt = self.new_pkt(None, frame);
+        if let Some((parent, why)) = cause {
+            self.note_caused(parent, dev, pkt.id, why);
+        }
         self.dev_xmit(dev, pkt)
     }
 
@@ -286,6 +313,11 @@ impl World {
         ) {
             let queued: Vec<Pkt> = e.queue.drain(..).collect();
             for pkt in queued {
+                let kind = StepKind::NeighResolved {
+                    nexthop: ip,
+                    lladdr,
+                };
+                self.note(pkt.id, dev, kind);
                 self.eth_xmit(dev, lladdr, pkt);
             }
         }
@@ -323,7 +355,8 @@ impl World {
         if arp.op == OP_REQUEST && sip.is_unspecified() {
             // Duplicate address detection: answer only for our own addresses.
             if self.is_local_addr(ns, tip) {
-                self.arp_send(dev, arp.sha, arp.reply(mac));
+                let cause = Some((pkt.id, Cause::ArpReply));
+                self.arp_send(dev, arp.sha, arp.reply(mac), cause);
             }
             return self.deliver(pkt);
         }
@@ -331,7 +364,14 @@ impl World {
             match self.arp_route_input(dev, tip, sip) {
                 Some(RouteType::Local) => {
                     self.neigh_event_ns(dev, sip, arp.sha);
-                    self.arp_send(dev, arp.sha, arp.reply(mac));
+                    let answer = StepKind::ArpAnswer {
+                        target: tip,
+                        proxy: false,
+                        delay_ns: 0,
+                    };
+                    self.note(pkt.id, dev, answer);
+                    let cause = Some((pkt.id, Cause::ArpReply));
+                    self.arp_send(dev, arp.sha, arp.reply(mac), cause);
                     return self.deliver(pkt);
                 }
                 Some(RouteType::Unicast)
@@ -341,16 +381,30 @@ impl World {
                     let frame = self.arp_frame(dev, arp.sha, arp.reply(mac));
                     let delay = self.devs[dev].conf.proxy_delay;
                     let reply = self.new_pkt(None, frame);
+                    let reply_id = reply.id;
                     if pkt_type == PktType::Host || delay == Duration::ZERO {
+                        let answer = StepKind::ArpAnswer {
+                            target: tip,
+                            proxy: true,
+                            delay_ns: 0,
+                        };
+                        self.note(pkt.id, dev, answer);
                         self.dev_xmit(dev, reply);
                     } else {
                         // `pneigh_enqueue`: answered after a random delay in [0, proxy_delay).
                         let d = self.engine.rng.gen_range(0..delay.as_ns());
+                        let answer = StepKind::ArpAnswer {
+                            target: tip,
+                            proxy: true,
+                            delay_ns: d,
+                        };
+                        self.note(pkt.id, dev, answer);
                         self.engine.schedule_in(
                             Duration::from_ns(d),
                             Event::ProxyReply { dev, pkt: reply },
                         );
                     }
+                    self.note_caused(pkt.id, dev, reply_id, Cause::ProxyArpReply);
                     return self.deliver(pkt);
                 }
                 Some(_) if self.devs[dev].conf.forwarding => return self.deliver(pkt),

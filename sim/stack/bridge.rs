@@ -5,6 +5,7 @@
 use crate::dev::{DevId, DevKind};
 use crate::drop::DropReason;
 use crate::packet::Pkt;
+use crate::trace::journal::StepKind;
 use crate::trace::Direction;
 use crate::wire::ethernet::{self, EthRepr};
 use crate::world::{pkt_type_for, PktType, World};
@@ -54,7 +55,18 @@ impl World {
         if v.promisc {
             // The clone promiscuous mode passes up: tcpdump on the bridge sees it, then
             // `ip_rcv` frees it as OTHERHOST. Only the capture is kept.
-            self.capture(br, Direction::In, &pkt.data);
+            self.capture(br, Direction::In, &pkt);
+        }
+        if self.journal_on() {
+            // A hit is a unicast destination the FDB knows; anything else was flooded.
+            let hit = !ethernet::is_multicast(&eth.dst) && self.bridges[idx].knows(&eth.dst);
+            let fdb = StepKind::Fdb {
+                dst: eth.dst,
+                port: if hit { v.ports.first().copied() } else { None },
+                flooded: if hit { 0 } else { v.ports.len() as u16 },
+                local: v.local,
+            };
+            self.note(pkt.id, br, fdb);
         }
         let n = v.ports.len() + usize::from(v.local);
         if n == 0 {
@@ -75,7 +87,7 @@ impl World {
 
     /// `br_pass_frame_up()`: the frame is received again, on the bridge device.
     fn br_pass_frame_up(&mut self, br: DevId, port: DevId, eth: EthRepr, pkt: Pkt) {
-        self.capture(br, Direction::In, &pkt.data);
+        self.capture(br, Direction::In, &pkt);
         self.devs[br].stats.rx_packets += 1;
         // `eth_type_trans` ran on the port (its MAC is HOST); `br_handle_frame` then marks
         // frames to the bridge's own MAC as PACKET_HOST too.

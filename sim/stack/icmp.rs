@@ -7,6 +7,7 @@ use crate::netns::fib::RouteType;
 use crate::netns::PeerBucket;
 use crate::packet::Pkt;
 use crate::time::Instant;
+use crate::trace::journal::Cause;
 use crate::wire::icmp::{self, IcmpRepr};
 use crate::wire::ipv4::{self, Ipv4Build, Ipv4Repr};
 use crate::world::{PktType, World};
@@ -74,9 +75,9 @@ impl World {
                     return self.deliver(pkt);
                 }
                 let reply = icmp::emit(icmp::ECHO_REPLY, 0, m.rest, m.body);
-                let tag = pkt.tag;
+                let (tag, req) = (pkt.tag, pkt.id);
                 self.deliver(pkt);
-                self.icmp_reply(ns, ip, reply, tag);
+                self.icmp_reply(ns, ip, reply, tag, (req, dev));
             }
             icmp::ECHO_REPLY => {
                 let (id, seq) = m.echo_id_seq();
@@ -139,6 +140,7 @@ impl World {
         req: Ipv4Repr,
         icmp_bytes: Vec<u8>,
         tag: Option<crate::packet::FlowTag>,
+        (req_id, req_dev): (u64, DevId),
     ) {
         let Ok(rt) = self.route_output(ns, req.src, Some(req.dst), None) else {
             self.ns[ns].count("IpOutNoRoutes");
@@ -166,6 +168,8 @@ impl World {
         self.ns[ns].count("IcmpOutMsgs");
         self.ns[ns].count("IcmpOutEchoReps");
         let pkt = self.new_pkt(tag, data);
+        self.note_caused(req_id, req_dev, pkt.id, Cause::EchoReply);
+        self.note_route_out(pkt.id, &rt, req.src);
         self.ip_local_out(ns, rt.dev, rt.nexthop, pkt, None);
     }
 
@@ -288,6 +292,13 @@ impl World {
             _ => {}
         }
         let pkt = self.new_pkt(orig.tag, data);
+        self.note_caused(
+            orig.id,
+            in_dev,
+            pkt.id,
+            Cause::IcmpError { icmp_type, code },
+        );
+        self.note_route_out(pkt.id, &rt, ip.src);
         self.ip_local_out(ns, rt.dev, rt.nexthop, pkt, None);
     }
 

@@ -4,6 +4,7 @@
 use crate::dev::{DevId, DevKind};
 use crate::drop::DropReason;
 use crate::packet::Pkt;
+use crate::trace::journal::{StepKind, Tunnel};
 use crate::trace::Direction;
 use crate::wire::icmp;
 use crate::wire::ipv4::{self, Ipv4Build, Ipv4Repr};
@@ -19,7 +20,7 @@ impl World {
             return self.drop_pkt(tun, pkt, DropReason::DevReady);
         }
         // tcpdump on tunl0 sees the inner packet, before encapsulation.
-        self.capture(tun, Direction::Out, &pkt.data);
+        self.capture(tun, Direction::Out, &pkt);
         let Ok(inner) = Ipv4Repr::parse(&pkt.data) else {
             return self.drop_pkt(tun, pkt, DropReason::NotSpecified);
         };
@@ -60,6 +61,12 @@ impl World {
         };
         let mut pkt = pkt;
         pkt.data = outer.packet(&pkt.data);
+        let encap = StepKind::Encap {
+            tunnel: Tunnel::Ipip,
+            outer_src: rt.src,
+            outer_dst: nexthop,
+        };
+        self.note(pkt.id, tun, encap);
         self.ip_local_out(ns, rt.dev, rt.nexthop, pkt, None)
     }
 
@@ -84,7 +91,14 @@ impl World {
             ipv4::refresh_checksum(&mut pkt.data);
         }
         self.devs[tun].stats.rx_packets += 1;
-        self.capture(tun, Direction::In, &pkt.data);
+        let decap = StepKind::Decap {
+            tunnel: Tunnel::Ipip,
+            outer_src: outer.src,
+            outer_dst: outer.dst,
+            into: tun,
+        };
+        self.note(pkt.id, dev, decap);
+        self.capture(tun, Direction::In, &pkt);
         self.ip_rcv(tun, PktType::Host, pkt)
     }
 }

@@ -6,6 +6,7 @@ use crate::dev::{DevId, DevKind, NsId};
 use crate::drop::DropReason;
 use crate::netns::fib::{Flow, RouteType};
 use crate::packet::Pkt;
+use crate::trace::journal::{Cause, StepKind};
 use crate::wire::icmp;
 use crate::wire::ipv4::{self, Ipv4Error, Ipv4Repr};
 use crate::world::{PktType, World};
@@ -77,11 +78,19 @@ impl World {
             ..Flow::default()
         };
         let res = self.ns[ns].fib_lookup(&flow);
+        if self.journal_on() {
+            let route = res;
+            self.note(pkt.id, dev, StepKind::RouteIn { dst: ip.dst, route });
+        }
         let forwarding = self.devs[dev].conf.forwarding;
         match res {
             Some(r) if r.rtype == RouteType::Local || r.rtype == RouteType::Broadcast => {
                 if !is_lo {
-                    if let Err(e) = self.validate_source(ns, ip.src, dev, None) {
+                    let v = self.validate_source(ns, ip.src, dev, None);
+                    if self.journal_on() {
+                        self.note_rp_filter(pkt.id, ns, ip.src, dev, v);
+                    }
+                    if let Err(e) = v {
                         return self.source_rejected(dev, e, pkt);
                     }
                 }
@@ -100,7 +109,11 @@ impl World {
                 let Some(out) = r.dev.and_then(|i| self.dev_of(ns, i)) else {
                     return self.route_error(dev, pkt_type, ip, pkt, RouteType::Throw);
                 };
-                if let Err(e) = self.validate_source(ns, ip.src, dev, Some(out)) {
+                let v = self.validate_source(ns, ip.src, dev, Some(out));
+                if self.journal_on() {
+                    self.note_rp_filter(pkt.id, ns, ip.src, dev, v);
+                }
+                if let Err(e) = v {
                     return self.source_rejected(dev, e, pkt);
                 }
                 if pkt_type != PktType::Host {
@@ -163,6 +176,7 @@ impl World {
     ) {
         let ns = self.devs[dev].ns;
         if ip.ttl <= 1 {
+            self.note(pkt.id, dev, StepKind::Ttl { ttl: 0 });
             self.ns[ns].count("IpInHdrErrors");
             self.icmp_send(dev, PktType::Host, &pkt, icmp::TIME_EXCEEDED, 0, [0; 4]);
             return self.drop_pkt(dev, pkt, DropReason::IpInhdr);
@@ -174,6 +188,7 @@ impl World {
             return self.drop_pkt(dev, pkt, DropReason::PktTooBig);
         }
         ipv4::decrease_ttl(&mut pkt.data);
+        self.note(pkt.id, dev, StepKind::Ttl { ttl: ip.ttl - 1 });
         self.ns[ns].count("IpForwDatagrams");
         let mtu = self.devs[out].mtu;
         self.ip_output_mtu(ns, Some(dev), out, nexthop, pkt, mtu)
@@ -332,6 +347,7 @@ impl World {
                     // The first fragment is the original packet; the others are new skbs
                     // carrying the same flow tag.
                     let tag = pkt.tag;
+                    let first_id = pkt.id;
                     let mut pkt = Some(pkt);
                     for f in frags {
                         self.ns[ns].count("IpFragCreates");
@@ -340,7 +356,11 @@ impl World {
                                 p.data = f;
                                 p
                             }
-                            None => self.new_pkt(tag, f),
+                            None => {
+                                let frag = self.new_pkt(tag, f);
+                                self.note_caused(first_id, out, frag.id, Cause::Fragment);
+                                frag
+                            }
                         };
                         self.ip_finish_output(out, nexthop, p);
                     }
@@ -365,7 +385,7 @@ impl World {
         match self.devs[out].kind {
             DevKind::Ipip => self.ipip_xmit(out, nexthop, pkt),
             DevKind::Loopback => {
-                self.capture(out, crate::trace::Direction::Out, &pkt.data);
+                self.capture(out, crate::trace::Direction::Out, &pkt);
                 // Packets looped back keep their dst: no rp_filter, delivered as PACKET_HOST.
                 self.ip_rcv(out, PktType::Host, pkt)
             }
@@ -416,6 +436,7 @@ impl World {
         }
         .packet(&build.payload);
         let pkt = self.new_pkt(tag, data);
+        self.note_route_out(pkt.id, &rt, daddr);
         self.ip_local_out(ns, rt.dev, rt.nexthop, pkt, Some(mtu));
         Ok(())
     }

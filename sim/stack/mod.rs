@@ -8,6 +8,7 @@ pub mod config;
 pub mod icmp;
 pub mod ipip;
 pub mod ipv4;
+pub mod journey;
 pub mod nat;
 pub mod route;
 pub mod summary;

@@ -390,8 +390,16 @@ impl World {
         if skb.ns != ns {
             return Ok(());
         }
+        let before = if self.journal_on() {
+            ipv4::Ipv4Repr::peek(&pkt.data)
+        } else {
+            None
+        };
         let r = self.nf_nat_skb(ns, hook, in_dev, out, nexthop, &mut skb, &mut pkt.data);
         pkt.ct = Some(skb);
+        if let (Some((s0, d0, _)), Some(dev)) = (before, out.or(in_dev)) {
+            self.note_nat(pkt, dev, s0, d0);
+        }
         r
     }
 

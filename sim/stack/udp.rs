@@ -7,6 +7,7 @@ use crate::drop::DropReason;
 use crate::packet::Pkt;
 use crate::stack::ipv4::LocalSend;
 use crate::stack::route::OutError;
+use crate::trace::journal::Cause;
 use crate::wire::icmp;
 use crate::wire::ipv4::{self, Ipv4Repr};
 use crate::wire::udp::{self, UdpError, UdpRepr};
@@ -61,9 +62,15 @@ impl World {
             };
             // The application reads the datagram at once: its journey ends in the socket.
             let echo = self.udp_app_recv(app, from, payload);
+            let req = pkt.id;
             self.deliver(pkt);
             if let Some(payload) = echo {
+                let before = self.last_pkt_id();
                 self.udp_app_echo(app, from, payload);
+                // The journal links the echo to the datagram it answers (its first packet).
+                if self.journal_on() && self.last_pkt_id() > before {
+                    self.note_caused(req, dev, before + 1, Cause::EchoReply);
+                }
             }
             return;
         }

@@ -6,6 +6,7 @@ use crate::dev::{DevId, DevKind, NsId};
 use crate::drop::DropReason;
 use crate::netns::fib::RouteType;
 use crate::packet::Pkt;
+use crate::trace::journal::{StepKind, Tunnel};
 use crate::trace::Direction;
 use crate::wire::ethernet::{self, EthRepr};
 use crate::wire::ipv4::{self, Ipv4Build, Ipv4Repr};
@@ -106,6 +107,12 @@ impl World {
             dst: remote,
         }
         .packet(&dgram);
+        let encap = StepKind::Encap {
+            tunnel: Tunnel::Vxlan { vni },
+            outer_src: src,
+            outer_dst: remote,
+        };
+        self.note(pkt.id, dev, encap);
         // `udp_tunnel_xmit_skb` goes straight to `iptunnel_xmit`: no UDP MIB counter moves
         // (the kernel's UdpOutDatagrams stays 0; checked against it by the oracle).
         self.ip_local_out(ns, rt.dev, rt.nexthop, pkt, None)
@@ -142,6 +149,13 @@ impl World {
         let Some(vx) = self.vxlan_dev_by_vni(ns, vni, port) else {
             return self.drop_pkt(dev, pkt, DropReason::VxlanVniNotFound);
         };
+        let decap = StepKind::Decap {
+            tunnel: Tunnel::Vxlan { vni },
+            outer_src: outer.src,
+            outer_dst: outer.dst,
+            into: vx,
+        };
+        self.note(pkt.id, dev, decap);
         let mut pkt = pkt;
         pkt.data.drain(..vxlan::HEADER_LEN);
         if pkt.data.len() < ethernet::HEADER_LEN {
@@ -180,7 +194,7 @@ impl World {
             }
         }
         self.devs[vx].stats.rx_packets += 1;
-        self.capture(vx, Direction::In, &pkt.data);
+        self.capture(vx, Direction::In, &pkt);
         self.netif_receive(vx, None, pkt)
     }
 }

@@ -1,6 +1,7 @@
 //! Observation: what every interface saw (for pcap/pcapng), and every drop and delivery.
 //! Observes; never mutates the simulation.
 
+pub mod journal;
 pub mod pcap;
 
 use crate::drop::DropReason;

@@ -16,6 +16,8 @@ const IDB_TYPE: u32 = 0x0000_0001;
 const EPB_TYPE: u32 = 0x0000_0006;
 const BYTE_ORDER_MAGIC: u32 = 0x1A2B_3C4D;
 const OPT_ENDOFOPT: u16 = 0;
+/// opt_comment: UTF-8 text; on an EPB Wireshark shows it as `frame.comment`.
+const OPT_COMMENT: u16 = 1;
 const IF_NAME: u16 = 2;
 const IF_TSRESOL: u16 = 9;
 const EPB_FLAGS: u16 = 2;
@@ -80,9 +82,20 @@ fn write_block<W: Write>(w: &mut W, block_type: u32, body: &[u8]) -> io::Result<
 /// linktype), then one EPB per packet, in the order given, with epb_flags direction bits and
 /// the timestamp in nanoseconds since scenario start.
 pub fn write_pcapng<W: Write>(
+    w: W,
+    ifaces: &[CaptureIface],
+    packets: &[CapturedPacket],
+) -> io::Result<()> {
+    write_pcapng_annotated(w, ifaces, packets, &[])
+}
+
+/// [`write_pcapng`] with a packet comment (opt_comment) on the EPB of each packet whose
+/// entry in `comments` (indexed like `packets`) is Some; a shorter slice comments fewer.
+pub fn write_pcapng_annotated<W: Write>(
     mut w: W,
     ifaces: &[CaptureIface],
     packets: &[CapturedPacket],
+    comments: &[Option<String>],
 ) -> io::Result<()> {
     let mut body = Vec::with_capacity(256);
 
@@ -104,7 +117,7 @@ pub fn write_pcapng<W: Write>(
         write_block(&mut w, IDB_TYPE, &body)?;
     }
 
-    for p in packets {
+    for (i, p) in packets.iter().enumerate() {
         let iface = ifaces.get(p.iface).ok_or_else(|| {
             invalid(format!(
                 "packet on interface {} of {}",
@@ -128,6 +141,14 @@ pub fn write_pcapng<W: Write>(
         body.extend_from_slice(data);
         pad4(&mut body);
         put_opt(&mut body, EPB_FLAGS, &flags.to_le_bytes())?;
+        if let Some(Some(c)) = comments.get(i) {
+            // An option holds at most 65535 bytes; a longer comment is cut at a char boundary.
+            let mut end = c.len().min(usize::from(u16::MAX));
+            while !c.is_char_boundary(end) {
+                end -= 1;
+            }
+            put_opt(&mut body, OPT_COMMENT, &c.as_bytes()[..end])?;
+        }
         end_opts(&mut body);
         write_block(&mut w, EPB_TYPE, &body)?;
     }
@@ -400,6 +421,40 @@ mod tests {
             })
             .collect();
         assert_eq!(epbs, want);
+    }
+
+    #[test]
+    fn pcapng_packet_comments_are_opt_comment() {
+        let (ifaces, packets) = sample();
+        let comments = vec![Some("journey 7 out: route x".to_string()), None];
+        let mut out = Vec::new();
+        write_pcapng_annotated(&mut out, &ifaces, &packets, &comments).unwrap();
+        let mut r = PcapNgReader::new(&out[..]).unwrap();
+        let mut got = Vec::new();
+        while let Some(block) = r.next_block() {
+            if let Block::EnhancedPacket(epb) = block.unwrap() {
+                let c = epb.options.iter().find_map(|o| match o {
+                    EnhancedPacketOption::Comment(c) => Some(c.to_string()),
+                    _ => None,
+                });
+                let flags = epb
+                    .options
+                    .iter()
+                    .any(|o| matches!(o, EnhancedPacketOption::Flags(_)));
+                assert!(flags, "the direction stays");
+                got.push(c);
+            }
+        }
+        // Only the first packet has a comment; the slice may be shorter than the packets.
+        assert_eq!(
+            got,
+            vec![Some("journey 7 out: route x".to_string()), None, None, None]
+        );
+        // Without comments the bytes are those of write_pcapng.
+        let (mut a, mut b) = (Vec::new(), Vec::new());
+        write_pcapng(&mut a, &ifaces, &packets).unwrap();
+        write_pcapng_annotated(&mut b, &ifaces, &packets, &[None, None]).unwrap();
+        assert_eq!(a, b);
     }
 
     #[test]
