@@ -303,10 +303,21 @@ pub fn build(file: &str, text: &str, s: &Scenario) -> Result<Built, Error> {
             sysctl(&mut w, ns, kv)?;
         }
     }
+    // A cluster's nodes share most route lines (every node routes to every other node's
+    // block the same way): each distinct line is parsed once.
+    let mut parsed: rustc_hash::FxHashMap<&str, crate::iproute::RouteSpec> = Default::default();
     for (n, &ns) in s.netns.iter().zip(&ns_ids) {
         for r in &n.routes {
-            let spec = parse_route(r)
-                .map_err(|e| cx.err(r, format!("netns \"{}\": route \"{r}\": {e}", n.name)))?;
+            let spec = match parsed.get(r.as_str()) {
+                Some(spec) => spec.clone(),
+                None => {
+                    let spec = parse_route(r).map_err(|e| {
+                        cx.err(r, format!("netns \"{}\": route \"{r}\": {e}", n.name))
+                    })?;
+                    parsed.insert(r, spec.clone());
+                    spec
+                }
+            };
             w.apply_command(ns, &Command::RouteAdd(spec))
                 .map_err(|e| cx.err(r, format!("netns \"{}\": ip route add {r}: {e}", n.name)))?;
         }

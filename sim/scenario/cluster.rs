@@ -639,6 +639,8 @@ fn calico(
     let blocks: Vec<Vec<Ipv4Net>> = (0..nodes.len())
         .map(|i| ipam.blocks_of(i).collect())
         .collect();
+    // A tunnel route to node j's blocks reads the same on every node: written once, copied.
+    let mut tunnel_routes: Vec<Option<Vec<String>>> = vec![None; nodes.len()];
 
     let mut out = Vec::new();
     for (i, n) in nodes.iter().enumerate() {
@@ -724,33 +726,47 @@ fn calico(
                 continue;
             }
             let same_subnet = n.subnet.contains(m.ip);
-            for &b in &blocks[j] {
-                let b = cidr(b);
-                let route = match encap {
-                    Encap::Ipip { cross_subnet } if !(cross_subnet && same_subnet) => {
-                        format!("{b} via {} dev tunl0 proto bird onlink", m.ip)
-                    }
-                    // Felix's VXLAN routes carry no protocol (so RTPROT_BOOT, which `ip route`
-                    // does not print); its no-encap routes are proto 80 and onlink
-                    // (`vxlan_mgr.go`, `route_mgr.go`).
-                    Encap::Vxlan { cross_subnet } if !(cross_subnet && same_subnet) => {
-                        match tunnel[j] {
-                            Some(t) => format!("{b} via {t} dev {CALICO_VXLAN_DEV} onlink"),
-                            None => continue,
+            let tunnelled = match encap {
+                Encap::Ipip { cross_subnet } | Encap::Vxlan { cross_subnet } => {
+                    !(cross_subnet && same_subnet)
+                }
+                Encap::None => false,
+            };
+            if let Some(v) = tunnel_routes[j].as_ref().filter(|_| tunnelled) {
+                node.routes.extend(v.iter().cloned());
+            } else {
+                let first = node.routes.len();
+                for &b in &blocks[j] {
+                    let b = cidr(b);
+                    let route = match encap {
+                        Encap::Ipip { cross_subnet } if !(cross_subnet && same_subnet) => {
+                            format!("{b} via {} dev tunl0 proto bird onlink", m.ip)
                         }
-                    }
-                    Encap::Vxlan { .. } => {
-                        format!("{b} via {} dev {} proto 80 onlink", m.ip, n.nic)
-                    }
-                    _ if same_subnet => format!("{b} via {} dev {} proto bird", m.ip, n.nic),
-                    // BGP to a peer off-subnet: bird resolves the next hop recursively,
-                    // through the node's gateway; without one it installs nothing.
-                    _ => match n.gateway {
-                        Some(g) => format!("{b} via {g} dev {} proto {proto}", n.nic),
-                        None => continue,
-                    },
-                };
-                node.routes.push(route);
+                        // Felix's VXLAN routes carry no protocol (so RTPROT_BOOT, which `ip route`
+                        // does not print); its no-encap routes are proto 80 and onlink
+                        // (`vxlan_mgr.go`, `route_mgr.go`).
+                        Encap::Vxlan { cross_subnet } if !(cross_subnet && same_subnet) => {
+                            match tunnel[j] {
+                                Some(t) => format!("{b} via {t} dev {CALICO_VXLAN_DEV} onlink"),
+                                None => continue,
+                            }
+                        }
+                        Encap::Vxlan { .. } => {
+                            format!("{b} via {} dev {} proto 80 onlink", m.ip, n.nic)
+                        }
+                        _ if same_subnet => format!("{b} via {} dev {} proto bird", m.ip, n.nic),
+                        // BGP to a peer off-subnet: bird resolves the next hop recursively,
+                        // through the node's gateway; without one it installs nothing.
+                        _ => match n.gateway {
+                            Some(g) => format!("{b} via {g} dev {} proto {proto}", n.nic),
+                            None => continue,
+                        },
+                    };
+                    node.routes.push(route);
+                }
+                if tunnelled {
+                    tunnel_routes[j] = Some(node.routes[first..].to_vec());
+                }
             }
             if let (Encap::Vxlan { .. }, Some(t)) = (encap, tunnel[j]) {
                 node.neigh.push(format!(
