@@ -16,7 +16,6 @@ use crate::time::{Duration, Instant};
 use crate::trace::journal::{Cause, Step, StepKind};
 use crate::trace::{CaptureIface, CapturedPacket, Direction, DropRecord, LinkType, Place};
 use crate::wire::ethernet::{EthRepr, ETHERTYPE_ARP, ETHERTYPE_IPV4};
-use std::collections::BTreeSet;
 use std::net::Ipv4Addr;
 
 /// Something that happens at a virtual time.
@@ -105,7 +104,7 @@ pub struct Trace {
     /// stay configured, so a bridge stays promiscuous as under tcpdump.
     pub packets_off: bool,
     /// Ids of the packets created and not yet delivered or dropped: the conservation ledger.
-    pub live: BTreeSet<u64>,
+    pub live: rustc_hash::FxHashSet<u64>,
     /// Ids that were delivered or dropped while not live (a packet ending twice): always empty
     /// unless the simulator has a bug.
     pub ended_twice: Vec<u64>,
