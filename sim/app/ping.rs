@@ -79,10 +79,6 @@ impl Ping {
     }
 
     /// iputils' data: a `struct timeval` (16 bytes, little-endian), then bytes 0x10, 0x11, ...
-    fn payload(&self, now: Instant) -> Vec<u8> {
-        echo_data(now, self.spec.size)
-    }
-
     fn rtt_text(rtt: Duration) -> String {
         // ping_common.c: precision shrinks as the time grows; times are in microseconds.
         let us = rtt.as_ns() / 1000;
@@ -193,6 +189,31 @@ impl World {
         app
     }
 
+    /// One iputils echo request of `size` data bytes from `ns` (`ping4_send_probe`), counted as
+    /// the raw socket's message once it is routed (`__ip_make_skb` -> `icmp_out_count`).
+    pub(crate) fn send_echo_request(
+        &mut self,
+        ns: NsId,
+        dst: Ipv4Addr,
+        id: u16,
+        seq: u16,
+        size: usize,
+        tag: Option<FlowTag>,
+    ) -> Result<(), crate::stack::route::OutError> {
+        let data = echo_data(self.now(), size);
+        let send = LocalSend {
+            proto: PROTO_ICMP,
+            tos: 0,
+            src: None,
+            df_if_fits: true,
+            payload: icmp::emit_echo(icmp::ECHO_REQUEST, id, seq, &data),
+        };
+        self.ip_send_local(ns, dst, send, tag)?;
+        self.ns[ns].count("IcmpOutMsgs");
+        self.ns[ns].count("IcmpOutEchos");
+        Ok(())
+    }
+
     /// Sends the next echo request.
     pub fn ping_send(&mut self, app: usize) {
         let now = self.now();
@@ -210,29 +231,14 @@ impl World {
                 dst = p.spec.dst
             ));
         }
-        let data = p.payload(now);
-        let msg = icmp::emit_echo(icmp::ECHO_REQUEST, p.spec.id, seq, &data);
-        let (ns, dst) = (p.spec.ns, p.spec.dst);
+        let (ns, dst, id, size) = (p.spec.ns, p.spec.dst, p.spec.id, p.spec.size);
         p.sent.push((seq, now));
         p.last_activity = now;
-        let send = LocalSend {
-            proto: PROTO_ICMP,
-            tos: 0,
-            src: None,
-            df_if_fits: true,
-            payload: msg,
-        };
         let tag = Some(FlowTag {
             app: app as u32,
             seq,
         });
-        let sent = self.ip_send_local(ns, dst, send, tag);
-        if sent.is_ok() {
-            // `__ip_make_skb` -> `icmp_out_count` for the raw socket's message (once routed).
-            self.ns[ns].count("IcmpOutMsgs");
-            self.ns[ns].count("IcmpOutEchos");
-        }
-        if let Err(e) = sent {
+        if let Err(e) = self.send_echo_request(ns, dst, id, seq, size, tag) {
             let p = &mut self.pings[app];
             if seq == 1 {
                 // iputils connects a probe socket first and exits on failure.

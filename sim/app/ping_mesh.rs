@@ -4,12 +4,8 @@
 //! the whole-cluster reachability run of the scale benchmark.
 
 use crate::dev::NsId;
-use crate::packet::FlowTag;
 use crate::stack::icmp::PingInput;
-use crate::stack::ipv4::LocalSend;
 use crate::time::{Duration, Instant};
-use crate::wire::icmp;
-use crate::wire::ipv4::PROTO_ICMP;
 use crate::world::{Event, World};
 use std::net::Ipv4Addr;
 
@@ -68,7 +64,6 @@ impl World {
 
     /// Sends the next request and schedules the one after.
     pub fn ping_mesh_send(&mut self, app: usize) {
-        let now = self.now();
         let m = &mut self.ping_meshes[app];
         let q = m.sent;
         let Some(&dst) = m.spec.dsts.get(q) else {
@@ -81,22 +76,12 @@ impl World {
                 .schedule_in(interval, Event::PingMeshSend { app });
         }
         let m = &self.ping_meshes[app];
-        let seq = (q + 1) as u16;
-        let data = crate::app::ping::echo_data(now, m.spec.size);
-        let msg = icmp::emit_echo(icmp::ECHO_REQUEST, m.spec.id, seq, &data);
-        let ns = m.spec.ns;
-        let send = LocalSend {
-            proto: PROTO_ICMP,
-            tos: 0,
-            src: None,
-            df_if_fits: true,
-            payload: msg,
-        };
-        let tag = Some(FlowTag {
-            app: app as u32,
-            seq,
-        });
-        if self.ip_send_local(ns, dst, send, tag).is_err() {
+        let (ns, id, size) = (m.spec.ns, m.spec.id, m.spec.size);
+        // No flow tag: tags name `World::pings`, which expectations look drops up by.
+        if self
+            .send_echo_request(ns, dst, id, (q + 1) as u16, size, None)
+            .is_err()
+        {
             self.ping_meshes[app].results[q] = MeshResult::SendError;
         }
     }

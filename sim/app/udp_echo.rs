@@ -134,12 +134,7 @@ impl World {
     }
 
     /// A datagram read by application `app`; returns the payload to echo for a server.
-    pub(crate) fn udp_app_recv(
-        &mut self,
-        app: usize,
-        _from: (Ipv4Addr, u16),
-        payload: &[u8],
-    ) -> Option<Vec<u8>> {
+    pub(crate) fn udp_app_recv(&mut self, app: usize, payload: &[u8]) -> Option<Vec<u8>> {
         match &mut self.udp_apps[app] {
             UdpApp::EchoServer(s) => {
                 s.received += 1;

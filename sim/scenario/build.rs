@@ -573,6 +573,22 @@ fn pods_by_host(w: &World) -> Vec<(usize, NsId)> {
     pods
 }
 
+/// The primary address of each pod, in order; a pod without one is an error of `what`.
+fn pod_addrs(
+    cx: &Ctx,
+    w: &World,
+    pods: impl Iterator<Item = NsId>,
+    what: &str,
+) -> Result<Vec<Ipv4Addr>, Error> {
+    pods.map(|ns| {
+        primary_addr(w, ns).ok_or_else(|| {
+            let name = &w.ns[ns].name;
+            cx.err(name, format!("{what}: pod {name} has no address"))
+        })
+    })
+    .collect()
+}
+
 /// `NodesPing`: one ping mesh per node, from its first pod to every other node's first pod.
 fn nodes_ping(cx: &Ctx, w: &mut World, n: &super::NodesPingTraffic) -> Result<(), Error> {
     let mut firsts: Vec<NsId> = Vec::new();
@@ -596,14 +612,7 @@ fn nodes_ping(cx: &Ctx, w: &mut World, n: &super::NodesPingTraffic) -> Result<()
             format!("NodesPing: gap_ns must be at least 1 and size at most {PING_SIZE_MAX}"),
         ));
     }
-    let mut addrs = Vec::with_capacity(firsts.len());
-    for &ns in &firsts {
-        let Some(a) = primary_addr(w, ns) else {
-            let name = w.ns[ns].name.clone();
-            return Err(cx.err(&name, format!("NodesPing: pod {name} has no address")));
-        };
-        addrs.push(a);
-    }
+    let addrs = pod_addrs(cx, w, firsts.iter().copied(), "NodesPing")?;
     for (s, &ns) in firsts.iter().enumerate() {
         let dsts = (0..nodes - 1)
             .map(|q| addrs[((s as u64 + 1 + q) % nodes) as usize])
@@ -625,14 +634,7 @@ fn nodes_ping(cx: &Ctx, w: &mut World, n: &super::NodesPingTraffic) -> Result<()
 /// runs an echo server and one client with the all-pairs schedule.
 fn pods_echo(cx: &Ctx, w: &mut World, e: &super::PodsEchoTraffic) -> Result<(), Error> {
     let pods = pods_by_host(w);
-    let mut addrs = Vec::with_capacity(pods.len());
-    for &(_, ns) in &pods {
-        let Some(a) = primary_addr(w, ns) else {
-            let name = w.ns[ns].name.clone();
-            return Err(cx.err(&name, format!("PodsEcho: pod {name} has no address")));
-        };
-        addrs.push(a);
-    }
+    let addrs = pod_addrs(cx, w, pods.iter().map(|&(_, ns)| ns), "PodsEcho")?;
     let m = pods.len() as u64;
     if m < 2 {
         return Err(cx.err(

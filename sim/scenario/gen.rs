@@ -3,6 +3,11 @@
 
 use std::fmt::Write as _;
 
+/// Node `i` on a one-segment underlay: 192.168.0.0 + (i + 1) in a /16.
+fn node_ip(i: u32) -> std::net::Ipv4Addr {
+    std::net::Ipv4Addr::from(u32::from_be_bytes([192, 168, 0, 0]) + i + 1)
+}
+
 /// How cross-node pod traffic travels.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Encap {
@@ -12,6 +17,26 @@ pub enum Encap {
     Ipip,
     /// Calico `vxlanMode: Always` (vxlan.calico).
     Vxlan,
+}
+
+impl Encap {
+    /// As `--encap` spells it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Encap::None => "none",
+            Encap::Ipip => "ipip",
+            Encap::Vxlan => "vxlan",
+        }
+    }
+
+    /// The IPPool field that turns it on, after a comma (none for BGP routing).
+    fn calico_mode(self) -> &'static str {
+        match self {
+            Encap::None => "",
+            Encap::Ipip => ", ipipMode: Always",
+            Encap::Vxlan => ", vxlanMode: Always",
+        }
+    }
 }
 
 /// The workload's parameters (WORKLOAD.md §1).
@@ -30,18 +55,15 @@ pub struct PodsWorkload {
 }
 
 impl PodsWorkload {
-    fn node_ip(i: u32) -> std::net::Ipv4Addr {
-        std::net::Ipv4Addr::from(u32::from_be_bytes([192, 168, 0, 0]) + i + 1)
-    }
-
-    /// WORKLOAD.md §2 as low-level netns.
-    fn plain_ron(&self) -> String {
+    /// The comment and the first fields of the scenario, up to its segments.
+    fn preamble(&self, encap: &str) -> String {
         let (n, p) = (self.nodes, self.pods);
+        // Every request and reply is about eight events; ARP and timers add a little.
         let events_max = self.requests() * 24 + 1_000_000;
         let mut s = String::new();
         let _ = writeln!(
             s,
-            "// `sim gen pods --nodes {n} --pods {p} --k {} --encap none`: the all-pairs UDP echo\n\
+            "// `sim gen pods --nodes {n} --pods {p} --k {} --encap {encap}`: the all-pairs UDP echo\n\
              // workload of bench/ns3/WORKLOAD.md. M = {} pods, R = {} requests, 2R = {} datagrams\n\
              // delivered to sockets.",
             self.k,
@@ -50,9 +72,16 @@ impl PodsWorkload {
             2 * self.requests()
         );
         let _ = writeln!(s, "Scenario(");
-        let _ = writeln!(s, "    name: \"pods_n{n}_p{p}_k{}_none\",", self.k);
+        let _ = writeln!(s, "    name: \"pods_n{n}_p{p}_k{}_{encap}\",", self.k);
         let _ = writeln!(s, "    seed: {},", self.seed);
         let _ = writeln!(s, "    events_max: {events_max},");
+        s
+    }
+
+    /// WORKLOAD.md §2 as low-level netns.
+    fn plain_ron(&self) -> String {
+        let (n, p) = (self.nodes, self.pods);
+        let mut s = self.preamble("none");
         let _ = writeln!(s, "    segments: [(name: \"underlay\", delay_us: 1)],");
         let _ = writeln!(s, "    netns: [");
         for i in 0..n {
@@ -61,7 +90,7 @@ impl PodsWorkload {
             let _ = writeln!(
                 s,
                 "            (name: \"eth0\", kind: Nic(segment: \"underlay\"), addrs: [\"{}/16\"]),",
-                Self::node_ip(i)
+                node_ip(i)
             );
             for j in 0..p {
                 let _ = writeln!(
@@ -93,7 +122,7 @@ impl PodsWorkload {
                     "            , \"10.{}.{}.0/24 via {} dev eth0\"",
                     k >> 8,
                     k & 255,
-                    Self::node_ip(k)
+                    node_ip(k)
                 );
             }
             let _ = writeln!(s, "        ]),");
@@ -166,33 +195,8 @@ impl PodsWorkload {
             return self.plain_ron();
         }
         let (n, p) = (self.nodes, self.pods);
-        let mode = match self.encap {
-            Encap::None => "",
-            Encap::Ipip => ", ipipMode: Always",
-            Encap::Vxlan => ", vxlanMode: Always",
-        };
-        let encap = match self.encap {
-            Encap::None => "none",
-            Encap::Ipip => "ipip",
-            Encap::Vxlan => "vxlan",
-        };
-        // Every request and reply is about eight events; ARP and timers add a little.
-        let events_max = self.requests() * 24 + 1_000_000;
-        let mut s = String::new();
-        let _ = writeln!(
-            s,
-            "// `sim gen pods --nodes {n} --pods {p} --k {} --encap {encap}`: the all-pairs UDP echo\n\
-             // workload of bench/ns3/WORKLOAD.md. M = {} pods, R = {} requests, 2R = {} datagrams\n\
-             // delivered to sockets.",
-            self.k,
-            self.pods_total(),
-            self.requests(),
-            2 * self.requests()
-        );
-        let _ = writeln!(s, "Scenario(");
-        let _ = writeln!(s, "    name: \"pods_n{n}_p{p}_k{}_{encap}\",", self.k);
-        let _ = writeln!(s, "    seed: {},", self.seed);
-        let _ = writeln!(s, "    events_max: {events_max},");
+        let mode = self.encap.calico_mode();
+        let mut s = self.preamble(self.encap.name());
         let _ = writeln!(s, "    segments: [(name: \"underlay\", delay_us: 1)],");
         let _ = writeln!(s, "    cluster: (");
         let _ = writeln!(
@@ -201,7 +205,7 @@ impl PodsWorkload {
         );
         let _ = writeln!(s, "        nodes: [");
         for i in 0..n {
-            let node_ip = std::net::Ipv4Addr::from(u32::from_be_bytes([192, 168, 0, 0]) + i + 1);
+            let node_ip = node_ip(i);
             let (hi, lo) = (i >> 8, i & 255);
             let _ = write!(
                 s,
@@ -301,11 +305,7 @@ impl ClusterWorkload {
     /// otherwise node i is 192.168.0.0 + (i + 1) in one /16.
     pub fn to_ron(&self) -> String {
         let n = self.nodes;
-        let (mode, encap) = match self.encap {
-            Encap::None => ("", "none"),
-            Encap::Ipip => (", ipipMode: Always", "ipip"),
-            Encap::Vxlan => (", vxlanMode: Always", "vxlan"),
-        };
+        let (mode, encap) = (self.encap.calico_mode(), self.encap.name());
         let events_max = self.pings() * 40 + 10_000_000;
         let mut s = String::new();
         let _ = writeln!(
@@ -356,7 +356,7 @@ impl ClusterWorkload {
                     k + 1
                 );
             } else {
-                let ip = std::net::Ipv4Addr::from(u32::from_be_bytes([192, 168, 0, 0]) + i + 1);
+                let ip = node_ip(i);
                 let _ = writeln!(
                     s,
                     "            (name: \"node{i}\", ip: \"{ip}/16\", gateway: \"192.168.255.254\"),"

@@ -38,12 +38,15 @@ impl World {
                 return self.drop_pkt(dev, pkt, reason);
             }
         };
-        let vxlan = self.ns[ns].devs.iter().any(|&d| {
-            self.devs[d].admin_up
-                && matches!(self.devs[d].kind, DevKind::Vxlan { idx }
-                    if self.vxlans[idx].dst_port == u.dst_port)
-        });
+        // One socket per port (`udp_bind` refuses a VXLAN device's): the application's, found
+        // by hash, else a VXLAN device's.
         let app = self.ns[ns].udp_socks.get(&u.dst_port).copied();
+        let vxlan = app.is_none()
+            && self.ns[ns].devs.iter().any(|&d| {
+                self.devs[d].admin_up
+                    && matches!(self.devs[d].kind, DevKind::Vxlan { idx }
+                        if self.vxlans[idx].dst_port == u.dst_port)
+            });
         if !vxlan && app.is_none() {
             // Broadcasts get no ICMP (`__udp4_lib_mcast_deliver` finds no socket either).
             self.ns[ns].count("UdpNoPorts");
@@ -61,7 +64,7 @@ impl World {
                 return self.drop_pkt(dev, pkt, DropReason::PktTooSmall);
             };
             // The application reads the datagram at once: its journey ends in the socket.
-            let echo = self.udp_app_recv(app, from, payload);
+            let echo = self.udp_app_recv(app, payload);
             let req = pkt.id;
             self.deliver(pkt);
             if let Some(payload) = echo {
@@ -106,9 +109,10 @@ impl World {
         self.ip_send_local(ns, dst.0, send, None)
     }
 
-    /// Binds `port` (0: an ephemeral port drawn as `udp_lib_get_port` does, from a random
-    /// start in `EPHEMERAL_PORTS` upward to the first free one) in `ns` for application
-    /// `app`. None when the port is taken (EADDRINUSE).
+    /// Binds `port` in `ns` for application `app`; None when the port is taken (EADDRINUSE).
+    /// Port 0 takes an ephemeral port: `udp_lib_get_port` draws a random start in
+    /// `EPHEMERAL_PORTS` and takes it when free. When it is not, the kernel steps by an odd
+    /// multiple of its hash size and sim by one: the ports differ only after a collision.
     pub fn udp_bind(&mut self, ns: NsId, port: u16, app: usize) -> Option<u16> {
         use rand::Rng;
         let taken = |w: &World, p: u16| {
