@@ -192,6 +192,7 @@ impl World {
     #[inline]
     pub fn note(&mut self, pkt: u64, dev: DevId, kind: StepKind) {
         if let Some(j) = self.trace.journal.as_mut() {
+            j.last_dev.insert(pkt, dev);
             j.steps.push(Step {
                 ts: self.engine.now(),
                 pkt,
@@ -220,6 +221,9 @@ impl World {
 
     /// Takes a packet off the ledger when its journey ends.
     fn end(&mut self, id: u64) {
+        if let Some(j) = self.trace.journal.as_mut() {
+            j.last_dev.remove(&id);
+        }
         if !self.trace.live.remove(&id) {
             self.trace.ended_twice.push(id);
         }
@@ -271,8 +275,7 @@ impl World {
 
     /// The device of packet `id`'s latest journal step.
     fn last_dev(&self, id: u64) -> Option<DevId> {
-        let j = self.trace.journal.as_ref()?;
-        j.steps.iter().rev().find(|s| s.pkt == id).map(|s| s.dev)
+        self.trace.journal.as_ref()?.last_dev.get(&id).copied()
     }
 
     /// Turns on capture for a device.

@@ -150,6 +150,9 @@ pub enum StepKind {
 #[derive(Clone, Debug, Default)]
 pub struct Journal {
     pub steps: Vec<Step>,
+    /// The device of each live packet's latest step: a delivery or a copy is noted there
+    /// without a scan of the steps.
+    pub(crate) last_dev: rustc_hash::FxHashMap<u64, crate::dev::DevId>,
 }
 
 impl Journal {
