@@ -360,6 +360,16 @@ impl World {
             .or_insert(ns);
     }
 
+    /// Gives every link delay (veths, segments) an event lane: frames are most of the events.
+    pub fn add_link_lanes(&mut self) {
+        let delays: Vec<Duration> = (self.devs.iter().map(|d| d.delay))
+            .chain(self.segments.iter().map(|s| s.delay))
+            .collect();
+        for d in delays {
+            self.engine.add_lane(d);
+        }
+    }
+
     /// Transmits a whole frame on `dev` onto its wire (`dev_queue_xmit` after the neighbour
     /// layer): the capture sees it, then the device decides where it goes.
     pub fn dev_xmit(&mut self, dev: DevId, pkt: Pkt) {

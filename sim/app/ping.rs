@@ -183,6 +183,7 @@ impl World {
     /// Starts a ping: schedules its first request.
     pub fn add_ping(&mut self, spec: PingSpec) -> usize {
         let start = spec.start;
+        self.engine.add_lane(spec.interval);
         self.pings.push(Ping::new(spec));
         let app = self.pings.len() - 1;
         self.engine.schedule_at(start, Event::PingSend { app });

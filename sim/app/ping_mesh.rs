@@ -57,6 +57,7 @@ impl World {
             results: vec![MeshResult::Pending; n],
         });
         if n > 0 {
+            self.engine.add_lane(self.ping_meshes[app].spec.interval);
             self.engine.schedule_at(start, Event::PingMeshSend { app });
         }
         app

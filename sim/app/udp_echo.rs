@@ -91,7 +91,7 @@ impl World {
     pub fn add_udp_client(&mut self, spec: UdpClientSpec) -> Option<usize> {
         let app = self.udp_apps.len();
         let sport = self.udp_bind(spec.ns, 0, app)?;
-        let start = spec.start;
+        let (start, interval) = (spec.start, spec.interval);
         let idle = spec.dsts.is_empty() || spec.rounds == 0;
         self.udp_apps.push(UdpApp::Client(UdpClient {
             spec,
@@ -101,6 +101,7 @@ impl World {
             send_errors: 0,
         }));
         if !idle {
+            self.engine.add_lane(interval);
             self.engine.schedule_at(start, Event::UdpSend { app });
         }
         Some(app)

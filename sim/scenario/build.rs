@@ -389,6 +389,7 @@ pub fn build(file: &str, text: &str, s: &Scenario) -> Result<Built, Error> {
         let idx = w.changes.len() - 1;
         w.engine.schedule_at(at, Event::Change { idx });
     }
+    w.add_link_lanes();
     // Traffic.
     let mut expects = Vec::new();
     let mut mesh_expect = None;
