@@ -122,6 +122,7 @@ impl<T> ExactSizeIterator for Iter<'_, T> {}
 
 impl<T> Index<usize> for CowVec<T> {
     type Output = T;
+    #[inline]
     fn index(&self, i: usize) -> &T {
         match &self.0 {
             Repr::Owned(v) => &v[i],
@@ -131,12 +132,20 @@ impl<T> Index<usize> for CowVec<T> {
 }
 
 impl<T: Clone> IndexMut<usize> for CowVec<T> {
+    /// Inlined for the owned case (every write on a run's hot path); the copy of a shared
+    /// element stays out of line.
+    #[inline]
     fn index_mut(&mut self, i: usize) -> &mut T {
         match &mut self.0 {
             Repr::Owned(v) => &mut v[i],
-            Repr::Shared(v) => Arc::make_mut(&mut v[i]),
+            Repr::Shared(v) => make_mut(&mut v[i]),
         }
     }
+}
+
+#[inline(never)]
+fn make_mut<T: Clone>(a: &mut Arc<T>) -> &mut T {
+    Arc::make_mut(a)
 }
 
 impl<'a, T: Clone> IntoIterator for &'a CowVec<T> {
