@@ -734,7 +734,7 @@ impl<'a> Journeys<'a> {
                     _ => None,
                 });
                 let no_way_back =
-                    src.is_some_and(|a| self.w.route_output(ns, a, None, None).is_err());
+                    src.is_some_and(|a| self.w.route_output_uncached(ns, a, None).is_err());
                 let _ = writeln!(
                     why,
                     "  No ICMP error goes back{}, so the sender just times out.",

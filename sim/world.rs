@@ -128,6 +128,8 @@ pub struct World {
     pub ping_meshes: Vec<crate::app::ping_mesh::PingMesh>,
     pub changes: Vec<Change>,
     pub trace: Trace,
+    /// Lookups already made, valid while the tables they read are unchanged.
+    pub fib_cache: crate::netns::fib::FibCache,
     next_pkt_id: u64,
     /// netns by name (shared by forks: netns are only added while building).
     ns_names: std::sync::Arc<rustc_hash::FxHashMap<String, NsId>>,
@@ -147,6 +149,7 @@ impl World {
             ping_meshes: Vec::new(),
             changes: Vec::new(),
             trace: Trace::default(),
+            fib_cache: Default::default(),
             next_pkt_id: 1,
             ns_names: Default::default(),
         }

@@ -170,7 +170,7 @@ fn calico_vxlan_matrix_and_the_rp_filter_asymmetry() {
     let w = &r.built.world;
     let node2 = w.ns_by_name("node2").unwrap();
     let rt = w
-        .route_output(node2, "10.42.1.11".parse().unwrap(), None, None)
+        .route_output_uncached(node2, "10.42.1.11".parse().unwrap(), None)
         .unwrap();
     assert_eq!(rt.src.to_string(), "10.42.2.0");
     // Pod -> remote node eth: native out, tunnelled back; strict rp_filter drops it at eth0.

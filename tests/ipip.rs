@@ -35,7 +35,7 @@ fn remote_node_reaches_pod_with_ttl_63_from_its_tunl0_address() {
     let w = &r.built.world;
     let node2 = w.ns_by_name("node2").unwrap();
     let rt = w
-        .route_output(node2, "10.42.1.11".parse().unwrap(), None, None)
+        .route_output_uncached(node2, "10.42.1.11".parse().unwrap(), None)
         .unwrap();
     assert_eq!(rt.src.to_string(), "10.42.2.0");
 }

@@ -1,7 +1,13 @@
 //! The FIB: local and main routing tables, longest-prefix match, route types and scopes.
 
 use std::net::Ipv4Addr;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
+
+/// Versions of table contents: every change to any table takes a new one, so equal versions
+/// mean equal contents (in any world, fork or thread) and a cached lookup stays valid exactly
+/// while the versions it was made with do.
+static NEXT_VERSION: AtomicU64 = AtomicU64::new(1);
 
 /// Table ids as in `include/uapi/linux/rtnetlink.h`.
 pub const RT_TABLE_MAIN: u32 = 254;
@@ -161,6 +167,8 @@ struct TableInner {
     routes: rustc_hash::FxHashMap<(u8, u32), smallvec::SmallVec<[Route; 1]>>,
     /// Prefix lengths present, longest first, so lookups probe only those.
     lens: Vec<u8>,
+    /// Which contents these are (0: empty, never changed).
+    version: u64,
 }
 
 impl Table {
@@ -172,6 +180,7 @@ impl Table {
     /// among them (what `ip route add` and the kernel's `fib_table_insert` do with NLM_F_CREATE).
     pub fn insert(&mut self, r: Route, append: bool) {
         let t = Arc::make_mut(&mut self.inner);
+        t.bump();
         let v = t.routes.entry(Self::key(r.dst)).or_default();
         let pos = v
             .iter()
@@ -191,7 +200,12 @@ impl Table {
 }
 
 impl TableInner {
+    fn bump(&mut self) {
+        self.version = NEXT_VERSION.fetch_add(1, Ordering::Relaxed);
+    }
+
     fn reindex(&mut self) {
+        self.bump();
         let mut lens: Vec<u8> = self.routes.keys().map(|(l, _)| *l).collect();
         lens.sort_unstable_by(|a, b| b.cmp(a));
         lens.dedup();
@@ -273,6 +287,62 @@ impl Table {
 
     pub fn is_empty(&self) -> bool {
         self.inner.routes.is_empty()
+    }
+
+    /// The version of these contents (see `NEXT_VERSION`).
+    pub fn version(&self) -> u64 {
+        self.inner.version
+    }
+}
+
+/// Remembered `fib_lookup` results, so that a packet stream toward one destination costs one
+/// probe per hop instead of one per prefix length in two tables. An entry holds the versions
+/// of the local and main tables it was computed from and is used only while both are current:
+/// a hit gives exactly what the lookup would. (The kernel's dst cache does the same job for
+/// connected sockets; sim caches every lookup, which changes speed only.)
+#[derive(Clone, Debug, Default)]
+pub struct FibCache {
+    entries: rustc_hash::FxHashMap<FibKey, (u64, u64, Option<Route>)>,
+}
+
+/// A cache key: the netns, every `Flow` field a lookup reads, and whether the lookup is of
+/// the local table alone (`inet_addr_type`) or of both (`fib_lookup`).
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
+pub struct FibKey {
+    ns_daddr: u64,
+    tos_scope_oif: u64,
+}
+
+/// Entries at which the cache starts over (a bound on memory, not on correctness).
+const FIB_CACHE_MAX: usize = 1 << 16;
+
+impl FibKey {
+    pub fn new(ns: usize, flow: &Flow, local_only: bool) -> Self {
+        FibKey {
+            ns_daddr: (ns as u64) << 32 | u64::from(u32::from(flow.daddr)),
+            tos_scope_oif: u64::from(flow.tos)
+                | u64::from(flow.scope) << 8
+                | u64::from(local_only) << 16
+                | flow.oif.map_or(0, |i| 1 << 17 | u64::from(i) << 18),
+        }
+    }
+}
+
+impl FibCache {
+    /// The cached result for `key`, if computed from tables at these versions.
+    #[inline]
+    pub fn get(&self, key: &FibKey, local: u64, main: u64) -> Option<Option<Route>> {
+        match self.entries.get(key) {
+            Some(&(l, m, r)) if l == local && m == main => Some(r),
+            _ => None,
+        }
+    }
+
+    pub fn insert(&mut self, key: FibKey, local: u64, main: u64, r: Option<Route>) {
+        if self.entries.len() >= FIB_CACHE_MAX {
+            self.entries.clear();
+        }
+        self.entries.insert(key, (local, main, r));
     }
 }
 

@@ -98,6 +98,10 @@ pub struct Netns {
     pub udp_socks: BTreeMap<u16, usize>,
     /// Echo ids of ping meshes in this netns -> `World::ping_meshes`.
     pub ping_ids: BTreeMap<u16, usize>,
+    /// Every address configured on a device of this netns, with how many devices carry it
+    /// (a Calico node has 169.254.1.1 on every cali): `inet_lookup_ifaddr_rcu`'s hash, for
+    /// the martian-source check on every input. Kept by `addr_add` and `addr_del`.
+    pub ifaddrs: rustc_hash::FxHashMap<Ipv4Addr, u32>,
 }
 
 /// `ip_rt_min_pmtu`: a smaller advertised MTU is raised to this (and DF is then not set).
@@ -142,6 +146,7 @@ impl Netns {
             nf: nat::Netfilter::default(),
             udp_socks: BTreeMap::new(),
             ping_ids: BTreeMap::new(),
+            ifaddrs: Default::default(),
             peers: BTreeMap::new(),
             icmp_global_credit: ICMP_MSGS_BURST,
             icmp_global_stamp: Instant::ZERO,
@@ -175,6 +180,11 @@ impl Netns {
         } else {
             &mut self.main
         }
+    }
+
+    /// Versions of the local and main tables (the key of a cached lookup's validity).
+    pub fn fib_versions(&self) -> (u64, u64) {
+        (self.local.version(), self.main.version())
     }
 
     /// `fib_lookup()` with the default rules: local table, then main (the default table is empty).

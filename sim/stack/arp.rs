@@ -24,7 +24,7 @@ impl World {
     /// Sends an IP packet to `nexthop` on an Ethernet device, resolving its MAC first.
     pub fn neigh_output(&mut self, dev: DevId, nexthop: Ipv4Addr, pkt: Pkt) {
         let ns = self.devs[dev].ns;
-        if nexthop.is_broadcast() || self.addr_type(ns, nexthop) == RouteType::Broadcast {
+        if nexthop.is_broadcast() || self.addr_type_cached(ns, nexthop) == RouteType::Broadcast {
             return self.eth_xmit(dev, BROADCAST, pkt);
         }
         if nexthop.is_multicast() {

@@ -373,6 +373,8 @@ impl World {
             brd: None,
             secondary,
         });
+        let ns = self.devs[dev].ns;
+        *self.ns[ns].ifaddrs.entry(addr).or_insert(0) += 1;
         self.fib_add_ifaddr(dev, self.devs[dev].addrs.len() - 1);
         Ok(())
     }
@@ -387,6 +389,12 @@ impl World {
         };
         self.devs[dev].addrs.remove(i);
         let ns = self.devs[dev].ns;
+        if let Some(n) = self.ns[ns].ifaddrs.get_mut(&addr) {
+            *n -= 1;
+            if *n == 0 {
+                self.ns[ns].ifaddrs.remove(&addr);
+            }
+        }
         let ifindex = self.devs[dev].ifindex;
         self.ns[ns].nf.ct.masq_flush(ifindex, Some(addr));
         if self.devs[dev].addrs.is_empty() {

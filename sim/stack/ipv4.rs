@@ -77,7 +77,7 @@ impl World {
             tos: ip.tos,
             ..Flow::default()
         };
-        let res = self.ns[ns].fib_lookup(&flow);
+        let res = self.fib_lookup(ns, &flow);
         if self.journal_on() {
             let route = res;
             self.note(pkt.id, dev, StepKind::RouteIn { dst: ip.dst, route });

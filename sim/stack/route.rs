@@ -2,7 +2,7 @@
 //! and the reverse-path filter (`fib_validate_source`).
 
 use crate::dev::{DevId, DevKind, NsId};
-use crate::netns::fib::{Flow, Route, RouteType, RT_SCOPE_HOST, RT_SCOPE_LINK};
+use crate::netns::fib::{FibKey, Flow, Route, RouteType, RT_SCOPE_HOST, RT_SCOPE_LINK};
 use crate::world::World;
 use std::net::Ipv4Addr;
 
@@ -99,10 +99,7 @@ impl World {
 
     /// `inet_lookup_ifaddr_rcu()`: is `ip` configured on any interface of the netns?
     pub fn has_ifaddr(&self, ns: NsId, ip: Ipv4Addr) -> bool {
-        self.ns[ns]
-            .devs
-            .iter()
-            .any(|&d| self.devs[d].addrs.iter().any(|a| a.addr == ip))
+        self.ns[ns].ifaddrs.contains_key(&ip)
     }
 
     /// `inet_select_addr(dev, dst, scope)` (R2.2).
@@ -140,9 +137,45 @@ impl World {
             .unwrap_or(Ipv4Addr::UNSPECIFIED)
     }
 
+    /// `fib_lookup()` in netns `ns`, through the cache of earlier lookups.
+    #[inline]
+    pub fn fib_lookup(&mut self, ns: NsId, flow: &Flow) -> Option<Route> {
+        self.fib_cached(ns, flow, false)
+    }
+
+    /// A lookup of both tables, or of the local table alone, through the cache.
+    #[inline]
+    fn fib_cached(&mut self, ns: NsId, flow: &Flow, local_only: bool) -> Option<Route> {
+        let key = FibKey::new(ns, flow, local_only);
+        let (local, main) = self.ns[ns].fib_versions();
+        if let Some(r) = self.fib_cache.get(&key, local, main) {
+            return r;
+        }
+        let n = &self.ns[ns];
+        let r = if local_only {
+            n.local.lookup(flow).copied()
+        } else {
+            n.fib_lookup(flow)
+        };
+        self.fib_cache.insert(key, local, main, r);
+        r
+    }
+
+    /// `addr_type` through the cache (the neighbour layer asks it for every packet).
+    pub fn addr_type_cached(&mut self, ns: NsId, ip: Ipv4Addr) -> RouteType {
+        let flow = Flow {
+            daddr: ip,
+            ..Flow::default()
+        };
+        match self.fib_cached(ns, &flow, true) {
+            Some(r) if matches!(r.rtype, RouteType::Local | RouteType::Broadcast) => r.rtype,
+            _ => RouteType::Unicast,
+        }
+    }
+
     /// `ip_route_output_key()`: the route for a locally generated packet.
     pub fn route_output(
-        &self,
+        &mut self,
         ns: NsId,
         daddr: Ipv4Addr,
         saddr: Option<Ipv4Addr>,
@@ -153,7 +186,33 @@ impl World {
             oif: oif.map(|d| self.devs[d].ifindex),
             ..Flow::default()
         };
-        let Some(r) = self.ns[ns].fib_lookup(&flow) else {
+        let r = self.fib_lookup(ns, &flow);
+        self.output_route(ns, daddr, saddr, r)
+    }
+
+    /// `route_output` without the cache, for readers of a world (`sim explain`).
+    pub fn route_output_uncached(
+        &self,
+        ns: NsId,
+        daddr: Ipv4Addr,
+        saddr: Option<Ipv4Addr>,
+    ) -> Result<OutRoute, OutError> {
+        let flow = Flow {
+            daddr,
+            ..Flow::default()
+        };
+        self.output_route(ns, daddr, saddr, self.ns[ns].fib_lookup(&flow))
+    }
+
+    /// The output route that lookup result `r` gives.
+    fn output_route(
+        &self,
+        ns: NsId,
+        daddr: Ipv4Addr,
+        saddr: Option<Ipv4Addr>,
+        r: Option<Route>,
+    ) -> Result<OutRoute, OutError> {
+        let Some(r) = r else {
             return Err(OutError::NetUnreach);
         };
         match r.rtype {
