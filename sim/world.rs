@@ -402,6 +402,10 @@ impl World {
                 if outs.is_empty() {
                     return self.drop_pkt(dev, pkt, DropReason::NoLink);
                 }
+                if let [port] = outs[..] {
+                    self.engine.schedule_in(delay, Event::Rx { dev: port, pkt });
+                    return;
+                }
                 let copies = self.fan_out(pkt, outs.len());
                 for (port, c) in outs.into_iter().zip(copies) {
                     self.engine

@@ -126,35 +126,37 @@ impl World {
         if more {
             self.engine.schedule_in(interval, Event::UdpSend { app });
         }
-        let payload = vec![0u8; size];
-        if self.udp_sendmsg(ns, sport, dst, &payload).is_err() {
+        let mut d = crate::stack::udp::udp_buf(size);
+        d.resize(crate::wire::udp::HEADER_LEN + size, 0);
+        if self.udp_send_buf(ns, sport, dst, d).is_err() {
             if let UdpApp::Client(c) = &mut self.udp_apps[app] {
                 c.send_errors += 1;
             }
         }
     }
 
-    /// A datagram read by application `app`; returns the payload to echo for a server.
-    pub(crate) fn udp_app_recv(&mut self, app: usize, payload: &[u8]) -> Option<Vec<u8>> {
+    /// A datagram read by application `app`; true when it is a server that echoes it.
+    pub(crate) fn udp_app_recv(&mut self, app: usize) -> bool {
         match &mut self.udp_apps[app] {
             UdpApp::EchoServer(s) => {
                 s.received += 1;
-                Some(payload.to_vec())
+                true
             }
             UdpApp::Client(c) => {
                 c.replies += 1;
-                None
+                false
             }
         }
     }
 
-    /// A server sends `payload` back to `to` (`sendto` on its wildcard-bound socket).
-    pub(crate) fn udp_app_echo(&mut self, app: usize, to: (Ipv4Addr, u16), payload: Vec<u8>) {
+    /// A server sends a datagram back to `to` (`sendto` on its wildcard-bound socket): `d`
+    /// holds room for the UDP header, then the payload it read.
+    pub(crate) fn udp_app_echo(&mut self, app: usize, to: (Ipv4Addr, u16), d: Vec<u8>) {
         let UdpApp::EchoServer(s) = &self.udp_apps[app] else {
             return;
         };
         let (ns, port) = (s.ns, s.port);
-        if self.udp_sendmsg(ns, port, to, &payload).is_err() {
+        if self.udp_send_buf(ns, port, to, d).is_err() {
             if let UdpApp::EchoServer(s) = &mut self.udp_apps[app] {
                 s.send_errors += 1;
             }

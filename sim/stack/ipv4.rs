@@ -434,7 +434,7 @@ impl World {
             src,
             dst: daddr,
         }
-        .packet(&build.payload);
+        .packet_in(build.payload);
         let pkt = self.new_pkt(tag, data);
         self.note_route_out(pkt.id, &rt, daddr);
         self.ip_local_out(ns, rt.dev, rt.nexthop, pkt, Some(mtu));

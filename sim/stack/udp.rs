@@ -14,6 +14,14 @@ use crate::wire::udp::{self, UdpError, UdpRepr};
 use crate::world::{PktType, World};
 use std::net::Ipv4Addr;
 
+/// An empty buffer for a datagram of `payload` bytes, with room for every header a frame
+/// puts in front of it.
+pub fn udp_buf(payload: usize) -> Vec<u8> {
+    Vec::with_capacity(
+        crate::wire::ethernet::HEADER_LEN + ipv4::HEADER_LEN + udp::HEADER_LEN + payload,
+    )
+}
+
 /// `ip_local_port_range`'s default: where an unbound socket's port is drawn from.
 pub const EPHEMERAL_PORTS: std::ops::RangeInclusive<u16> = 32768..=60999;
 
@@ -60,16 +68,22 @@ impl World {
         let end = ip.header_len + usize::from(u.len);
         if let Some(app) = app {
             let from = (ip.src, u.src_port);
-            let Some(payload) = pkt.data.get(start..end) else {
+            if pkt.data.len() < end {
                 return self.drop_pkt(dev, pkt, DropReason::PktTooSmall);
-            };
+            }
             // The application reads the datagram at once: its journey ends in the socket.
-            let echo = self.udp_app_recv(app, payload);
+            let echo = self.udp_app_recv(app);
             let req = pkt.id;
+            let mut pkt = pkt;
+            let mut data = std::mem::take(&mut pkt.data);
             self.deliver(pkt);
-            if let Some(payload) = echo {
+            if echo {
+                // The reply is built in the request's buffer: its payload stays where it is,
+                // behind the room for the UDP header.
+                data.truncate(end);
+                data.drain(..start - udp::HEADER_LEN);
                 let before = self.last_pkt_id();
-                self.udp_app_echo(app, from, payload);
+                self.udp_app_echo(app, from, data);
                 // The journal links the echo to the datagram it answers (its first packet).
                 if self.journal_on() && self.last_pkt_id() > before {
                     self.note_caused(req, dev, before + 1, Cause::EchoReply);
@@ -93,12 +107,30 @@ impl World {
         dst: (Ipv4Addr, u16),
         payload: &[u8],
     ) -> Result<(), OutError> {
-        let mut d = Vec::with_capacity(ipv4::HEADER_LEN + udp::HEADER_LEN + payload.len());
-        d.extend_from_slice(&sport.to_be_bytes());
-        d.extend_from_slice(&dst.1.to_be_bytes());
-        d.extend_from_slice(&((udp::HEADER_LEN + payload.len()) as u16).to_be_bytes());
-        d.extend_from_slice(&[0, 0]);
+        let mut d = udp_buf(payload.len());
+        d.extend_from_slice(&[0; udp::HEADER_LEN]);
         d.extend_from_slice(payload);
+        self.udp_send_buf(ns, sport, dst, d)
+    }
+
+    /// `udp_sendmsg` of a datagram already in `d`: room for the UDP header (filled here),
+    /// then the payload. A buffer with room for the IP and Ethernet headers in front goes
+    /// out without another allocation.
+    pub fn udp_send_buf(
+        &mut self,
+        ns: NsId,
+        sport: u16,
+        dst: (Ipv4Addr, u16),
+        mut d: Vec<u8>,
+    ) -> Result<(), OutError> {
+        let len = (d.len() as u16).to_be_bytes();
+        let Some(h) = d.get_mut(..udp::HEADER_LEN) else {
+            return Err(OutError::Invalid);
+        };
+        h[0..2].copy_from_slice(&sport.to_be_bytes());
+        h[2..4].copy_from_slice(&dst.1.to_be_bytes());
+        h[4..6].copy_from_slice(&len);
+        h[6..8].copy_from_slice(&[0, 0]);
         let send = LocalSend {
             proto: ipv4::PROTO_UDP,
             tos: 0,

@@ -116,6 +116,14 @@ pub struct Ipv4Build {
 impl Ipv4Build {
     /// A packet: a 20-byte header (checksum computed) followed by `payload`.
     pub fn packet(&self, payload: &[u8]) -> Vec<u8> {
+        let mut v = Vec::with_capacity(HEADER_LEN + payload.len() + 14);
+        v.extend_from_slice(payload);
+        self.packet_in(v)
+    }
+
+    /// The same packet built in `payload`'s own buffer: the header goes in front, in place
+    /// (no allocation when the buffer has room for it).
+    pub fn packet_in(&self, mut payload: Vec<u8>) -> Vec<u8> {
         let total = HEADER_LEN + payload.len();
         let mut h = etherparse::Ipv4Header {
             dscp: etherparse::Ipv4Dscp::try_new(self.tos >> 2).unwrap_or_default(),
@@ -133,10 +141,11 @@ impl Ipv4Build {
             options: Default::default(),
         };
         h.header_checksum = h.calc_header_checksum();
-        let mut v = Vec::with_capacity(total + 14);
-        v.extend_from_slice(&h.to_bytes());
-        v.extend_from_slice(payload);
-        v
+        let n = payload.len();
+        payload.resize(total, 0);
+        payload.copy_within(0..n, HEADER_LEN);
+        payload[..HEADER_LEN].copy_from_slice(&h.to_bytes());
+        payload
     }
 }
 
