@@ -15,13 +15,18 @@ pub fn checksum(data: &[u8]) -> u16 {
 
 /// The sum of `data` as big-endian 16-bit words (an odd last byte padded with 0), unfolded.
 pub(crate) fn sum_words(data: &[u8]) -> u64 {
+    // Four bytes at a time: a 32-bit word a*2^16 + b is congruent to a + b modulo 0xffff,
+    // so the folded sum is the same as of 16-bit words (as the kernel's `do_csum` does it).
     let mut sum: u64 = 0;
-    let mut chunks = data.chunks_exact(2);
+    let mut chunks = data.chunks_exact(4);
     for c in &mut chunks {
-        sum += u64::from(u16::from_be_bytes([c[0], c[1]]));
+        sum += u64::from(u32::from_be_bytes([c[0], c[1], c[2], c[3]]));
     }
-    if let [b] = chunks.remainder() {
-        sum += u64::from(*b) << 8;
+    match *chunks.remainder() {
+        [a, b, c] => sum += u64::from(u16::from_be_bytes([a, b])) + (u64::from(c) << 8),
+        [a, b] => sum += u64::from(u16::from_be_bytes([a, b])),
+        [a] => sum += u64::from(a) << 8,
+        _ => {}
     }
     sum
 }
@@ -64,6 +69,34 @@ pub fn fmt_mac(m: &[u8; 6]) -> String {
 
 #[cfg(test)]
 mod tests {
+    /// The 16-bit word sum, as RFC 1071 defines it.
+    fn reference(data: &[u8]) -> u16 {
+        let mut sum: u64 = 0;
+        for c in data.chunks(2) {
+            sum += u64::from(u16::from_be_bytes([c[0], *c.get(1).unwrap_or(&0)]));
+        }
+        !super::fold_sum(sum)
+    }
+
+    #[test]
+    fn checksum_by_words_of_four_edges() {
+        for n in 0..12 {
+            for b in [0x00, 0xff, 0x80] {
+                let data = vec![b; n];
+                assert_eq!(super::checksum(&data), reference(&data), "{n} x {b:#x}");
+            }
+        }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn checksum_by_words_of_four_equals_rfc1071(
+            data in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..200),
+        ) {
+            proptest::prop_assert_eq!(super::checksum(&data), reference(&data));
+        }
+    }
+
     #[test]
     fn checksum_of_rfc1071_example() {
         // RFC 1071 section 3 example: sum 0xddf2, checksum is its complement.
