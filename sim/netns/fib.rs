@@ -169,7 +169,22 @@ struct TableInner {
     lens: Vec<u8>,
     /// Which contents these are (0: empty, never changed).
     version: u64,
+    /// A small table's prefixes, longest first: a lookup scans them instead of probing the
+    /// map once per prefix length (a pod's tables hold a handful of routes). Empty when the
+    /// table has more than `SMALL_MAX` prefixes.
+    small: Vec<SmallPrefix>,
 }
+
+/// A prefix of a small table with a copy of its aliases (no map probe on a match).
+#[derive(Clone, Debug)]
+struct SmallPrefix {
+    mask: u32,
+    addr: u32,
+    routes: smallvec::SmallVec<[Route; 1]>,
+}
+
+/// Prefixes up to which a table is scanned rather than probed.
+const SMALL_MAX: usize = 8;
 
 impl Table {
     fn key(net: Ipv4Net) -> (u8, u32) {
@@ -196,6 +211,7 @@ impl Table {
             t.lens.push(len);
             t.lens.sort_unstable_by(|a, b| b.cmp(a));
         }
+        t.index_small();
     }
 }
 
@@ -204,8 +220,22 @@ impl TableInner {
         self.version = NEXT_VERSION.fetch_add(1, Ordering::Relaxed);
     }
 
+    fn index_small(&mut self) {
+        self.small.clear();
+        if self.routes.len() <= SMALL_MAX {
+            let mut keys: Vec<(u8, u32)> = self.routes.keys().copied().collect();
+            keys.sort_unstable_by(|a, b| b.cmp(a));
+            self.small.extend(keys.into_iter().map(|k| SmallPrefix {
+                mask: mask(k.0),
+                addr: k.1,
+                routes: self.routes[&k].clone(),
+            }));
+        }
+    }
+
     fn reindex(&mut self) {
         self.bump();
+        self.index_small();
         let mut lens: Vec<u8> = self.routes.keys().map(|(l, _)| *l).collect();
         lens.sort_unstable_by(|a, b| b.cmp(a));
         lens.dedup();
@@ -255,23 +285,33 @@ impl Table {
     /// the lookup in the caller.
     pub fn lookup(&self, flow: &Flow) -> Option<&Route> {
         let d = u32::from(flow.daddr);
-        for &len in &self.inner.lens {
-            let Some(v) = self.inner.routes.get(&(len, d & mask(len))) else {
-                continue;
-            };
-            for r in v {
-                if (r.tos != 0 && r.tos != flow.tos) || r.scope < flow.scope {
-                    continue;
-                }
-                if let Some(oif) = flow.oif {
-                    if !r.is_error_type() && r.dev != Some(oif) {
-                        continue;
-                    }
-                }
-                return Some(r);
-            }
+        let t = &*self.inner;
+        if t.routes.len() <= SMALL_MAX {
+            return t
+                .small
+                .iter()
+                .filter(|p| d & p.mask == p.addr)
+                .find_map(|p| Self::first_match(&p.routes, flow));
         }
-        None
+        t.lens
+            .iter()
+            .find_map(|&len| Self::first_match(t.routes.get(&(len, d & mask(len)))?, flow))
+    }
+
+    /// The first alias at one prefix that passes the TOS, scope and oif checks.
+    fn first_match<'a>(v: &'a [Route], flow: &Flow) -> Option<&'a Route> {
+        v.iter().find(|r| {
+            let tos_ok = r.tos == 0 || r.tos == flow.tos;
+            let oif_ok = flow
+                .oif
+                .is_none_or(|oif| r.is_error_type() || r.dev == Some(oif));
+            tos_ok && r.scope >= flow.scope && oif_ok
+        })
+    }
+
+    /// True when lookups scan the table (few prefixes): as cheap as a cache probe.
+    pub fn is_small(&self) -> bool {
+        self.inner.routes.len() <= SMALL_MAX
     }
 
     /// Every route in trie order, as `ip route show` lists them: by destination address; for
@@ -314,7 +354,7 @@ pub struct FibKey {
 }
 
 /// Entries at which the cache starts over (a bound on memory, not on correctness).
-const FIB_CACHE_MAX: usize = 1 << 16;
+const FIB_CACHE_MAX: usize = 1 << 18;
 
 impl FibKey {
     pub fn new(ns: usize, flow: &Flow, local_only: bool) -> Self {
@@ -405,6 +445,68 @@ mod tests {
             ..Flow::default()
         };
         assert_eq!(t.lookup(&flow).unwrap().dst.len, 0);
+    }
+
+    proptest::proptest! {
+        /// Small tables (scanned) and large ones (probed per prefix length) answer as a brute
+        /// force over every route does: the longest prefix with an alias passing the checks,
+        /// its first such alias.
+        #[test]
+        fn lookup_is_the_longest_passing_prefix(
+            routes in proptest::collection::vec(
+                (0u32..16, proptest::sample::select(vec![0u8, 8, 24, 28, 29, 30, 32]),
+                 0u8..2, 2u32..4, 0u32..3, proptest::bool::ANY, proptest::bool::ANY),
+                0..24),
+            flows in proptest::collection::vec((0u32..16, 0u8..2, 0u32..4), 1..16),
+        ) {
+            let mut t = Table::default();
+            for (a, len, tos, dev, metric, append, link) in routes {
+                let mut x = r(&Ipv4Addr::from(0x0a00_0000 + a).to_string(), len, metric, None);
+                (x.tos, x.dev) = (tos * 4, Some(dev));
+                if link {
+                    x.scope = RT_SCOPE_LINK;
+                }
+                t.insert(x, append);
+            }
+            for (a, tos, oif) in flows {
+                let flow = Flow {
+                    daddr: Ipv4Addr::from(0x0a00_0000 + a),
+                    tos: tos * 4,
+                    oif: (oif > 1).then_some(oif),
+                    scope: RT_SCOPE_UNIVERSE,
+                };
+                let passing = t.iter().filter(|r| {
+                    r.dst.contains(flow.daddr)
+                        && (r.tos == 0 || r.tos == flow.tos)
+                        && flow.oif.is_none_or(|o| r.dev == Some(o))
+                });
+                let mut want: Option<&Route> = None;
+                for r in passing {
+                    if want.is_none_or(|w| r.dst.len > w.dst.len) {
+                        want = Some(r);
+                    }
+                }
+                proptest::prop_assert_eq!(t.lookup(&flow), want);
+            }
+        }
+    }
+
+    #[test]
+    fn every_change_takes_a_new_version() {
+        let mut t = Table::default();
+        assert_eq!(t.version(), 0);
+        t.insert(r("10.0.0.0", 8, 0, None), false);
+        let v1 = t.version();
+        assert_ne!(v1, 0);
+        let copy = t.clone();
+        assert_eq!(copy.version(), v1);
+        t.retain(|_| true);
+        assert_eq!(t.version(), v1, "nothing removed, nothing changed");
+        t.insert(r("10.1.0.0", 16, 0, None), false);
+        let v2 = t.version();
+        assert!(v2 != v1 && copy.version() == v1);
+        t.remove_first(Ipv4Net::new("10.1.0.0".parse().unwrap(), 16), |_| true);
+        assert!(t.version() != v2 && t.version() != v1);
     }
 
     #[test]

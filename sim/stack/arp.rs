@@ -428,12 +428,13 @@ impl World {
 
     /// `ip_route_input_noref(skb, tip, sip, 0, dev)` for an ARP request: the route type it
     /// yields, or None where that route input fails or would refuse a proxy reply.
-    fn arp_route_input(&self, dev: DevId, tip: Ipv4Addr, sip: Ipv4Addr) -> Option<RouteType> {
+    fn arp_route_input(&mut self, dev: DevId, tip: Ipv4Addr, sip: Ipv4Addr) -> Option<RouteType> {
         let ns = self.devs[dev].ns;
-        let r = self.ns[ns].fib_lookup(&Flow {
+        let flow = Flow {
             daddr: tip,
             ..Flow::default()
-        })?;
+        };
+        let r = self.fib_lookup(ns, &flow)?;
         match r.rtype {
             RouteType::Local => {
                 self.validate_source(ns, sip, dev, None).ok()?;

@@ -146,6 +146,15 @@ impl World {
     /// A lookup of both tables, or of the local table alone, through the cache.
     #[inline]
     fn fib_cached(&mut self, ns: NsId, flow: &Flow, local_only: bool) -> Option<Route> {
+        let n = &self.ns[ns];
+        if n.local.is_small() && (local_only || n.main.is_small()) {
+            // A pod's tables: a scan of a few prefixes, and no cache entry per destination.
+            return if local_only {
+                n.local.lookup(flow).copied()
+            } else {
+                n.fib_lookup(flow)
+            };
+        }
         let key = FibKey::new(ns, flow, local_only);
         let (local, main) = self.ns[ns].fib_versions();
         if let Some(r) = self.fib_cache.get(&key, local, main) {
