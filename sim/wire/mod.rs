@@ -1,5 +1,6 @@
 //! Packet bytes: typed views and builders for Ethernet II, ARP, IPv4, ICMP, UDP and VXLAN.
-//! No state, time, RNG or I/O. IPv4 and ICMP headers go through etherparse; ARP has its own view.
+//! No state, time, RNG or I/O. Ethernet headers go through etherparse; IPv4 headers are parsed
+//! and built here (tested against etherparse's bytes); ARP has its own view.
 
 pub mod arp;
 pub mod ethernet;
