@@ -104,7 +104,7 @@ pub struct Trace {
     /// stay configured, so a bridge stays promiscuous as under tcpdump.
     pub packets_off: bool,
     /// Ids of the packets created and not yet delivered or dropped: the conservation ledger.
-    pub live: rustc_hash::FxHashSet<u64>,
+    pub live: crate::trace::ledger::LiveSet,
     /// Ids that were delivered or dropped while not live (a packet ending twice): always empty
     /// unless the simulator has a bug.
     pub ended_twice: Vec<u64>,
@@ -227,7 +227,7 @@ impl World {
         if let Some(j) = self.trace.journal.as_mut() {
             j.last_dev.remove(&id);
         }
-        if !self.trace.live.remove(&id) {
+        if !self.trace.live.remove(id) {
             self.trace.ended_twice.push(id);
         }
     }
@@ -258,22 +258,28 @@ impl World {
     }
 
     /// Records what tcpdump on `dev` would see of `pkt` now.
+    #[inline(always)]
     pub fn capture(&mut self, dev: DevId, dir: Direction, pkt: &Pkt) {
-        if self.journal_on() && self.devs[dev].capture.is_some() {
+        // Only a captured device records anything, in the journal or the trace.
+        if let Some(iface) = self.devs[dev].capture {
+            self.capture_on(iface, dev, dir, pkt);
+        }
+    }
+
+    fn capture_on(&mut self, iface: usize, dev: DevId, dir: Direction, pkt: &Pkt) {
+        if self.journal_on() {
             let idx = (!self.trace.packets_off).then_some(self.trace.packets.len());
             self.note(pkt.id, dev, StepKind::Capture { dir, idx });
         }
         if self.trace.packets_off {
             return;
         }
-        if let Some(iface) = self.devs[dev].capture {
-            self.trace.packets.push(CapturedPacket {
-                iface,
-                ts: self.now(),
-                dir,
-                data: pkt.data.to_vec(),
-            });
-        }
+        self.trace.packets.push(CapturedPacket {
+            iface,
+            ts: self.now(),
+            dir,
+            data: pkt.data.to_vec(),
+        });
     }
 
     /// The device of packet `id`'s latest journal step.

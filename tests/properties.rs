@@ -796,7 +796,7 @@ fn check_conservation(r: &RunResult) -> Result<(), String> {
         ));
     }
     if !t.live.is_empty() {
-        let ids: Vec<&u64> = t.live.iter().take(10).collect();
+        let ids: Vec<u64> = t.live.iter().take(10).collect();
         bad.push(format!("packets that never ended: {ids:?}"));
     }
     if !t.ended_twice.is_empty() {

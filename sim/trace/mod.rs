@@ -2,6 +2,7 @@
 //! Observes; never mutates the simulation.
 
 pub mod journal;
+pub mod ledger;
 pub mod pcap;
 
 use crate::drop::DropReason;
