@@ -23,6 +23,10 @@ use std::net::Ipv4Addr;
 pub enum Event {
     /// A frame arrives on a device from its wire.
     Rx { dev: DevId, pkt: Pkt },
+    /// A flooded frame's copies arrive on every other port of a segment at once, in port
+    /// order: the same order as one `Rx` each, since the copies took consecutive places in
+    /// the queue and nothing can come between them.
+    RxFlood { frames: Vec<(DevId, Pkt)> },
     /// A neighbour entry's timer fires (ignored if `gen` is stale).
     NeighTimer { dev: DevId, ip: Ipv4Addr, gen: u64 },
     /// A delayed proxy ARP reply (`pneigh_enqueue`, R6.3) is sent.
@@ -413,10 +417,8 @@ impl World {
                     return;
                 }
                 let copies = self.fan_out(pkt, outs.len());
-                for (port, c) in outs.into_iter().zip(copies) {
-                    self.engine
-                        .schedule_in(delay, Event::Rx { dev: port, pkt: c });
-                }
+                let frames = outs.into_iter().zip(copies).collect();
+                self.engine.schedule_in(delay, Event::RxFlood { frames });
             }
             DevKind::Bridge { .. } => self.br_dev_xmit(dev, pkt),
             DevKind::Vxlan { .. } => self.vxlan_xmit(dev, pkt),
@@ -515,6 +517,11 @@ impl World {
     fn handle(&mut self, ev: Event) {
         match ev {
             Event::Rx { dev, pkt } => self.dev_rx(dev, pkt),
+            Event::RxFlood { frames } => {
+                for (dev, pkt) in frames {
+                    self.dev_rx(dev, pkt);
+                }
+            }
             Event::NeighTimer { dev, ip, gen } => self.neigh_timer(dev, ip, gen),
             Event::ProxyReply { dev, pkt } => self.dev_xmit(dev, pkt),
             Event::PingSend { app } => self.ping_send(app),
@@ -553,11 +560,15 @@ impl World {
             .sum::<usize>()
             + self.ns.iter().map(|n| n.frag.held()).sum::<usize>()
             + self.ns.iter().map(|n| n.nf.frag.held()).sum::<usize>();
-        let events = self
+        let events: usize = self
             .engine
             .pending()
-            .filter(|e| matches!(e, Event::Rx { .. } | Event::ProxyReply { .. }))
-            .count();
+            .map(|e| match e {
+                Event::Rx { .. } | Event::ProxyReply { .. } => 1,
+                Event::RxFlood { frames } => frames.len(),
+                _ => 0,
+            })
+            .sum();
         (queued + events) as u64
     }
 }

@@ -24,29 +24,28 @@ impl EthRepr {
         })
     }
 
+    /// The 14 header bytes.
+    pub fn bytes(&self) -> [u8; HEADER_LEN] {
+        let mut h = [0; HEADER_LEN];
+        h[0..6].copy_from_slice(&self.dst);
+        h[6..12].copy_from_slice(&self.src);
+        h[12..14].copy_from_slice(&self.ethertype.to_be_bytes());
+        h
+    }
+
     /// Puts this header in front of the packet in `buf`, in place: a buffer that lost its
     /// header on receive still has the room (no allocation per forwarding hop).
     pub fn push_header(&self, buf: &mut Vec<u8>) {
-        let h = etherparse::Ethernet2Header {
-            source: self.src,
-            destination: self.dst,
-            ether_type: etherparse::EtherType(self.ethertype),
-        };
         let n = buf.len();
         buf.resize(n + HEADER_LEN, 0);
         buf.copy_within(0..n, HEADER_LEN);
-        buf[..HEADER_LEN].copy_from_slice(&h.to_bytes());
+        buf[..HEADER_LEN].copy_from_slice(&self.bytes());
     }
 
     /// A frame: this header followed by `payload`.
     pub fn frame(&self, payload: &[u8]) -> Vec<u8> {
         let mut v = Vec::with_capacity(HEADER_LEN + payload.len());
-        let h = etherparse::Ethernet2Header {
-            source: self.src,
-            destination: self.dst,
-            ether_type: etherparse::EtherType(self.ethertype),
-        };
-        v.extend_from_slice(&h.to_bytes());
+        v.extend_from_slice(&self.bytes());
         v.extend_from_slice(payload);
         v
     }
@@ -74,6 +73,12 @@ mod tests {
             &[0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x0a, 0x58, 0x0a, 0x2a, 0x01, 0x0b, 0x08, 0x06]
         );
         assert_eq!(EthRepr::parse(&f), Some(e));
+        let theirs = etherparse::Ethernet2Header {
+            source: e.src,
+            destination: e.dst,
+            ether_type: etherparse::EtherType(e.ethertype),
+        };
+        assert_eq!(e.bytes(), theirs.to_bytes());
         assert_eq!(EthRepr::parse(&f[..13]), None);
         let mut b = vec![1, 2, 3];
         e.push_header(&mut b);
