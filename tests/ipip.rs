@@ -191,3 +191,46 @@ fn every_packet_is_delivered_dropped_or_still_in_flight() {
         );
     }
 }
+
+#[test]
+fn a_route_change_reaches_lookups_made_before_it() {
+    // The FIB cache: a lookup cached before `ip route replace` must not answer after it.
+    let mut r = run("pod_to_remote_eth");
+    let w = &mut r.built.world;
+    let node1 = w.ns_by_name("node1").unwrap();
+    let dst = "10.42.2.11".parse().unwrap();
+    // Enough routes that lookups go through the cache (small tables are scanned).
+    for i in 1..=10 {
+        let cmd = sim::iproute::parse_command(&format!("ip route add 192.0.2.{i} dev eth0"));
+        w.apply_command(node1, &cmd.unwrap()).unwrap();
+    }
+    let before = w.route_output(node1, dst, None, None).unwrap();
+    assert_eq!(before.nexthop.to_string(), "10.211.55.6");
+    let cmd = sim::iproute::parse_command("ip route replace 10.42.2.0/26 dev eth0").unwrap();
+    w.apply_command(node1, &cmd).unwrap();
+    let after = w.route_output(node1, dst, None, None).unwrap();
+    assert_eq!(after, w.route_output_uncached(node1, dst, None).unwrap());
+    assert_eq!(after.nexthop, dst, "the new route is on-link");
+    let cmd = sim::iproute::parse_command("ip route del 10.42.2.0/26 dev eth0").unwrap();
+    w.apply_command(node1, &cmd).unwrap();
+    assert_eq!(w.route_output(node1, dst, None, None).unwrap(), before);
+}
+
+#[test]
+fn the_martian_check_sees_addresses_added_and_removed() {
+    let mut r = run("pod_to_remote_eth");
+    let w = &mut r.built.world;
+    let node1 = w.ns_by_name("node1").unwrap();
+    let a = "198.51.100.7".parse().unwrap();
+    assert!(!w.has_ifaddr(node1, a));
+    for (cmd, has) in [
+        ("ip addr add 198.51.100.7/24 dev eth0", true),
+        ("ip addr add 198.51.100.7/32 dev tunl0", true),
+        ("ip addr del 198.51.100.7/24 dev eth0", true),
+        ("ip addr del 198.51.100.7/32 dev tunl0", false),
+    ] {
+        let c = sim::iproute::parse_command(cmd).unwrap();
+        w.apply_command(node1, &c).unwrap();
+        assert_eq!(w.has_ifaddr(node1, a), has, "after {cmd}");
+    }
+}
