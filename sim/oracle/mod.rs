@@ -727,6 +727,10 @@ fn run_kernel(
 /// reachable_time`). This picks another random value, it configures nothing.
 const WHEEL_SLACK_MS: u64 = 2100;
 
+/// Draws tried per device before going on with a knife-edge value (at 5 % good values, the
+/// chance of never drawing one is 10^-7).
+const REDRAWS_MAX: usize = 300;
+
 /// Re-draws reachable_times that fall within `WHEEL_SLACK_MS` before (or 100 ms after) the
 /// gap between two moments the traffic touches neighbours (each ping request, each change,
 /// and 5 s after them, when DELAY probes confirm).
@@ -762,14 +766,20 @@ fn redraw_knife_edges(
         let mut r = ms;
         // The slash form: a device name may hold a dot (vxlan.calico).
         let key = format!("net/ipv4/neigh/{}/base_reachable_time_ms", dev.name);
-        for _ in 0..30 {
+        if !bad(r) {
+            continue;
+        }
+        let cur = run_cmd(&sv(&["ip", "netns", "exec", &ns, "sysctl", "-n", &key]))?;
+        let kv = format!("{key}={}", cur.trim());
+        // A scenario with many pings leaves few good values (calico_vxlan: 5 % of [15 s,
+        // 45 s)), so this may take dozens of draws; at most 30 left one device in five on a
+        // knife edge there, and the oracle test failed in 2 of 6 runs.
+        for _ in 0..REDRAWS_MAX {
+            run_cmd(&sv(&["ip", "netns", "exec", &ns, "sysctl", "-qw", &kv]))?;
+            r = reachable_time(&ns, &dev.name)?;
             if !bad(r) {
                 break;
             }
-            let cur = run_cmd(&sv(&["ip", "netns", "exec", &ns, "sysctl", "-n", &key]))?;
-            let kv = format!("{key}={}", cur.trim());
-            run_cmd(&sv(&["ip", "netns", "exec", &ns, "sysctl", "-qw", &kv]))?;
-            r = reachable_time(&ns, &dev.name)?;
         }
     }
     Ok(())
