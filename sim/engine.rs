@@ -12,7 +12,7 @@ pub const EVENTS_MAX_DEFAULT: u64 = 10_000_000;
 
 /// Delays that get a lane of their own at most (the link delays and application intervals
 /// of a run are a handful; others go through the heap).
-pub const LANES_MAX: usize = 8;
+const LANES_MAX: usize = 8;
 
 /// A deterministic discrete-event queue. Cloning it forks the run: same clock, queue and RNG
 /// state, so both copies go on identically until they diverge.

@@ -128,7 +128,7 @@ impl World {
         }
         let mut d = crate::stack::udp::udp_buf(size);
         d.resize(crate::wire::udp::HEADER_LEN + size, 0);
-        if self.udp_send_buf(ns, sport, dst, d).is_err() {
+        if self.udp_sendmsg(ns, sport, dst, d).is_err() {
             if let UdpApp::Client(c) = &mut self.udp_apps[app] {
                 c.send_errors += 1;
             }
@@ -156,7 +156,7 @@ impl World {
             return;
         };
         let (ns, port) = (s.ns, s.port);
-        if self.udp_send_buf(ns, port, to, d).is_err() {
+        if self.udp_sendmsg(ns, port, to, d).is_err() {
             if let UdpApp::EchoServer(s) = &mut self.udp_apps[app] {
                 s.send_errors += 1;
             }

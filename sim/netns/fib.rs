@@ -284,7 +284,7 @@ impl Table {
     pub fn lookup(&self, flow: &Flow) -> Option<&Route> {
         let d = u32::from(flow.daddr);
         let t = &*self.inner;
-        if t.routes.len() <= SMALL_MAX {
+        if self.is_small() {
             return t
                 .small
                 .iter()

@@ -87,10 +87,7 @@ impl World {
             daddr: ip,
             ..Flow::default()
         };
-        match self.ns[ns].local.lookup(&flow) {
-            Some(r) if matches!(r.rtype, RouteType::Local | RouteType::Broadcast) => r.rtype,
-            _ => RouteType::Unicast,
-        }
+        addr_type_of(self.ns[ns].local.lookup(&flow).copied())
     }
 
     pub fn is_local_addr(&self, ns: NsId, ip: Ipv4Addr) -> bool {
@@ -147,25 +144,20 @@ impl World {
     #[inline]
     fn fib_cached(&mut self, ns: NsId, flow: &Flow, local_only: bool) -> Option<Route> {
         let n = &self.ns[ns];
+        let lookup = |n: &crate::netns::Netns| match local_only {
+            true => n.local.lookup(flow).copied(),
+            false => n.fib_lookup(flow),
+        };
         if n.local.is_small() && (local_only || n.main.is_small()) {
             // A pod's tables: a scan of a few prefixes, and no cache entry per destination.
-            return if local_only {
-                n.local.lookup(flow).copied()
-            } else {
-                n.fib_lookup(flow)
-            };
+            return lookup(n);
         }
         let key = FibKey::new(ns, flow, local_only);
-        let (local, main) = self.ns[ns].fib_versions();
+        let (local, main) = n.fib_versions();
         if let Some(r) = self.fib_cache.get(&key, local, main) {
             return r;
         }
-        let n = &self.ns[ns];
-        let r = if local_only {
-            n.local.lookup(flow).copied()
-        } else {
-            n.fib_lookup(flow)
-        };
+        let r = lookup(&self.ns[ns]);
         self.fib_cache.insert(key, local, main, r);
         r
     }
@@ -176,10 +168,7 @@ impl World {
             daddr: ip,
             ..Flow::default()
         };
-        match self.fib_cached(ns, &flow, true) {
-            Some(r) if matches!(r.rtype, RouteType::Local | RouteType::Broadcast) => r.rtype,
-            _ => RouteType::Unicast,
-        }
+        addr_type_of(self.fib_cached(ns, &flow, true))
     }
 
     /// `ip_route_output_key()`: the route for a locally generated packet.
@@ -318,5 +307,13 @@ impl World {
         };
         Ok(n.fib_lookup(&flow)
             .is_some_and(|r| r.rtype == RouteType::Unicast && r.nh_scope >= RT_SCOPE_HOST))
+    }
+}
+
+/// `inet_addr_type()`'s answer from a local-table lookup: local, broadcast, else unicast.
+fn addr_type_of(r: Option<Route>) -> RouteType {
+    match r {
+        Some(r) if matches!(r.rtype, RouteType::Local | RouteType::Broadcast) => r.rtype,
+        _ => RouteType::Unicast,
     }
 }

@@ -99,24 +99,10 @@ impl World {
 
     /// `udp_sendmsg()` on an unconnected socket bound to `sport` on the wildcard address:
     /// the route picks the source, the checksum is computed over it (`udp_send_skb`), DF as
-    /// IP_PMTUDISC_WANT sets it.
+    /// IP_PMTUDISC_WANT sets it. `d` holds room for the UDP header (filled here), then the
+    /// payload; a buffer from `udp_buf`, with room for the IP and Ethernet headers in front,
+    /// goes out without another allocation.
     pub fn udp_sendmsg(
-        &mut self,
-        ns: NsId,
-        sport: u16,
-        dst: (Ipv4Addr, u16),
-        payload: &[u8],
-    ) -> Result<(), OutError> {
-        let mut d = udp_buf(payload.len());
-        d.extend_from_slice(&[0; udp::HEADER_LEN]);
-        d.extend_from_slice(payload);
-        self.udp_send_buf(ns, sport, dst, d)
-    }
-
-    /// `udp_sendmsg` of a datagram already in `d`: room for the UDP header (filled here),
-    /// then the payload. A buffer with room for the IP and Ethernet headers in front goes
-    /// out without another allocation.
-    pub fn udp_send_buf(
         &mut self,
         ns: NsId,
         sport: u16,
