@@ -85,6 +85,7 @@ impl<E> Engine<E> {
     }
 
     /// Schedules `ev` at `at` (never earlier than now); ties run in insertion order.
+    #[inline]
     pub fn schedule_at(&mut self, at: Instant, ev: E) {
         let at = at.max(self.now);
         let delay = at.since(self.now);
@@ -107,6 +108,7 @@ impl<E> Engine<E> {
         self.queue.push(Reverse((at, seq, slot)));
     }
 
+    #[inline]
     pub fn schedule_in(&mut self, d: Duration, ev: E) {
         self.schedule_at(self.now + d, ev);
     }

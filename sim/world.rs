@@ -449,6 +449,7 @@ impl World {
 
     /// A frame arrives on `dev` from its wire: capture, count, then the bridge takes it if
     /// `dev` is a port (`br_handle_frame` as rx_handler), else the stack does.
+    #[inline]
     fn dev_rx(&mut self, dev: DevId, pkt: Pkt) {
         if !self.devs[dev].admin_up {
             self.devs[dev].stats.rx_dropped += 1;
@@ -470,6 +471,7 @@ impl World {
 
     /// `__netif_receive_skb` past the taps: classify (`eth_type_trans`, unless the caller
     /// already did) and hand to ARP or IPv4.
+    #[inline]
     pub fn netif_receive(&mut self, dev: DevId, pkt_type: Option<PktType>, pkt: Pkt) {
         let Some(eth) = EthRepr::parse(&pkt.data) else {
             return self.drop_pkt(dev, pkt, DropReason::PktTooSmall);

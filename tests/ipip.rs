@@ -234,3 +234,32 @@ fn the_martian_check_sees_addresses_added_and_removed() {
         assert_eq!(w.has_ifaddr(node1, a), has, "after {cmd}");
     }
 }
+
+#[test]
+fn the_neighbour_layer_sees_a_nexthop_turn_broadcast() {
+    // The neighbour layer remembers, per entry, the local table version under which the
+    // nexthop was last found unicast: a change to the table must reach the next packet.
+    let mut r = run("pod_to_remote_eth");
+    let w = &mut r.built.world;
+    let node1 = w.ns_by_name("node1").unwrap();
+    let eth0 = w.dev_by_name(node1, "eth0").unwrap();
+    let nexthop: std::net::Ipv4Addr = "10.211.55.6".parse().unwrap();
+    w.enable_capture(eth0);
+    let dst_mac = |w: &mut sim::world::World| {
+        let pkt = w.new_pkt(None, vec![0x45; 20]);
+        w.neigh_output(eth0, nexthop, pkt);
+        let f = w.trace.packets.last().expect("a frame left eth0");
+        <[u8; 6]>::try_from(&f.data[..6]).unwrap()
+    };
+    let unicast = dst_mac(w);
+    assert_ne!(unicast, [0xff; 6], "node2 was resolved during the run");
+    assert_eq!(dst_mac(w), unicast);
+    let cmd = "ip route add broadcast 10.211.55.6 dev eth0 table local proto kernel scope link";
+    w.apply_command(node1, &sim::iproute::parse_command(cmd).unwrap())
+        .unwrap();
+    assert_eq!(dst_mac(w), [0xff; 6]);
+    let cmd = "ip route del broadcast 10.211.55.6 dev eth0 table local";
+    w.apply_command(node1, &sim::iproute::parse_command(cmd).unwrap())
+        .unwrap();
+    assert_eq!(dst_mac(w), unicast);
+}

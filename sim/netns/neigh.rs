@@ -56,6 +56,10 @@ pub struct NeighEntry {
     pub queue: VecDeque<Pkt>,
     pub updated: Instant,
     pub confirmed: Instant,
+    /// The local table's version when the neighbour layer last found this address neither
+    /// broadcast nor multicast (`u64::MAX`, no version: not yet): a stream of packets asks
+    /// the table once.
+    pub unicast_at: u64,
 }
 
 impl NeighEntry {
@@ -68,6 +72,7 @@ impl NeighEntry {
             queue: VecDeque::new(),
             updated: now,
             confirmed: now,
+            unicast_at: u64::MAX,
         }
     }
 

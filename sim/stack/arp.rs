@@ -24,20 +24,28 @@ impl World {
     /// Sends an IP packet to `nexthop` on an Ethernet device, resolving its MAC first.
     pub fn neigh_output(&mut self, dev: DevId, nexthop: Ipv4Addr, pkt: Pkt) {
         let ns = self.devs[dev].ns;
-        if nexthop.is_broadcast() || self.addr_type_cached(ns, nexthop) == RouteType::Broadcast {
-            return self.eth_xmit(dev, BROADCAST, pkt);
-        }
-        if nexthop.is_multicast() {
-            let o = nexthop.octets();
-            return self.eth_xmit(dev, [0x01, 0x00, 0x5e, o[1] & 0x7f, o[2], o[3]], pkt);
+        let key = (dev, nexthop);
+        // Whether the nexthop is a broadcast address depends on the local table alone: an
+        // entry found unicast under the table's current version needs no lookup.
+        let local_v = self.ns[ns].local.version();
+        let known = (self.ns[ns].neigh.entries.get(&key)).is_some_and(|e| e.unicast_at == local_v);
+        if !known {
+            if nexthop.is_broadcast() || self.addr_type_cached(ns, nexthop) == RouteType::Broadcast
+            {
+                return self.eth_xmit(dev, BROADCAST, pkt);
+            }
+            if nexthop.is_multicast() {
+                let o = nexthop.octets();
+                return self.eth_xmit(dev, [0x01, 0x00, 0x5e, o[1] & 0x7f, o[2], o[3]], pkt);
+            }
         }
         let now = self.now();
-        let key = (dev, nexthop);
         let entry = self.ns[ns]
             .neigh
             .entries
             .entry(key)
             .or_insert_with(|| NeighEntry::new(NudState::None, None, now));
+        entry.unicast_at = local_v;
         // The journal is pushed to directly: `entry` borrows the netns, not the trace.
         if let Some(j) = self.trace.journal.as_mut() {
             let (state, lladdr) = (entry.state, entry.lladdr);
@@ -112,6 +120,7 @@ impl World {
     }
 
     /// Adds the Ethernet header and transmits.
+    #[inline]
     fn eth_xmit(&mut self, dev: DevId, dst: [u8; 6], pkt: Pkt) {
         let src = self.devs[dev].mac;
         let mut pkt = pkt;

@@ -59,6 +59,7 @@ impl World {
     }
 
     /// `ip_route_input_slow()` and what follows it.
+    #[inline]
     fn ip_route_input(&mut self, dev: DevId, pkt_type: PktType, ip: Ipv4Repr, pkt: Pkt) {
         let ns = self.devs[dev].ns;
         let is_lo = matches!(self.devs[dev].kind, DevKind::Loopback);
@@ -166,6 +167,7 @@ impl World {
     }
 
     /// `ip_forward()` (R3.1).
+    #[inline]
     fn ip_forward(
         &mut self,
         dev: DevId,
@@ -302,15 +304,20 @@ impl World {
         // `__ip_local_out` counts locally generated packets only (Linux 6.18; forwarded ones
         // are IpForwDatagrams), once before any fragmentation. Found by the oracle.
         self.ns[ns].count("IpOutRequests");
-        let before = Ipv4Repr::peek(&pkt.data).map(|(_, d, _)| d);
-        let Some(pkt) = self.nf_local_out(ns, out, pkt) else {
-            return;
-        };
         let (mut out, mut nexthop, mut mtu) = (out, nexthop, mtu);
-        if let Some((src, dst, _)) = Ipv4Repr::peek(&pkt.data).filter(|p| Some(p.1) != before) {
-            match self.route_output(ns, dst, Some(src), None) {
-                Ok(rt) => (out, nexthop, mtu) = (rt.dev, rt.nexthop, None),
-                Err(_) => return self.drop_pkt(out, pkt, DropReason::NetfilterDrop),
+        if !self.ns[ns].nf.tracking() {
+            pkt.ct = None;
+        } else {
+            let before = Ipv4Repr::peek(&pkt.data).map(|(_, d, _)| d);
+            let Some(p) = self.nf_local_out(ns, out, pkt) else {
+                return;
+            };
+            pkt = p;
+            if let Some((src, dst, _)) = Ipv4Repr::peek(&pkt.data).filter(|p| Some(p.1) != before) {
+                match self.route_output(ns, dst, Some(src), None) {
+                    Ok(rt) => (out, nexthop, mtu) = (rt.dev, rt.nexthop, None),
+                    Err(_) => return self.drop_pkt(out, pkt, DropReason::NetfilterDrop),
+                }
             }
         }
         let mtu = mtu.unwrap_or(self.devs[out].mtu);
@@ -381,6 +388,7 @@ impl World {
         self.ip_finish_output(out, nexthop, pkt)
     }
 
+    #[inline]
     fn ip_finish_output(&mut self, out: DevId, nexthop: Ipv4Addr, pkt: Pkt) {
         match self.devs[out].kind {
             DevKind::Ipip => self.ipip_xmit(out, nexthop, pkt),

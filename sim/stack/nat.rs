@@ -134,11 +134,16 @@ impl World {
 
     /// NF_INET_LOCAL_IN on a packet about to be delivered on `dev`: source NAT by the INPUT
     /// chain for new connections, replies de-NATed, then the connection is confirmed.
-    pub fn nf_local_in(&mut self, dev: DevId, mut pkt: Pkt) -> Option<Pkt> {
+    #[inline]
+    pub fn nf_local_in(&mut self, dev: DevId, pkt: Pkt) -> Option<Pkt> {
         let ns = self.devs[dev].ns;
         if !self.ns[ns].nf.tracking() {
             return Some(pkt);
         }
+        self.nf_local_in_tracked(ns, dev, pkt)
+    }
+
+    fn nf_local_in_tracked(&mut self, ns: NsId, dev: DevId, mut pkt: Pkt) -> Option<Pkt> {
         let r = self
             .nf_nat(ns, Hook::LocalIn, Some(dev), None, None, &mut pkt)
             .and_then(|()| self.nf_confirm(ns, &mut pkt));
@@ -154,11 +159,16 @@ impl World {
     /// NF_INET_LOCAL_OUT on a locally generated packet routed out of `out`: a fresh conntrack
     /// lookup (tunnel outer headers, ICMP errors and replies included), then destination NAT
     /// (an ICMP error about a masqueraded connection is translated back to its source here).
+    #[inline]
     pub fn nf_local_out(&mut self, ns: NsId, out: DevId, mut pkt: Pkt) -> Option<Pkt> {
         pkt.ct = None;
         if !self.ns[ns].nf.tracking() {
             return Some(pkt);
         }
+        self.nf_local_out_tracked(ns, out, pkt)
+    }
+
+    fn nf_local_out_tracked(&mut self, ns: NsId, out: DevId, mut pkt: Pkt) -> Option<Pkt> {
         let r = self
             .nf_conntrack_in(ns, Hook::LocalOut, &mut pkt)
             .and_then(|()| self.nf_nat(ns, Hook::LocalOut, None, Some(out), None, &mut pkt));
@@ -174,7 +184,22 @@ impl World {
     /// NF_INET_POST_ROUTING on a packet leaving by `out` toward `nexthop` (forwarded ones came
     /// in on `in_dev`): the nat table decides new connections' source NAT (MASQUERADE uses
     /// `inet_select_addr(out, nexthop)`), the packet is rewritten, the connection confirmed.
+    #[inline]
     pub fn nf_post_routing(
+        &mut self,
+        ns: NsId,
+        in_dev: Option<DevId>,
+        out: DevId,
+        nexthop: Ipv4Addr,
+        pkt: Pkt,
+    ) -> Option<Pkt> {
+        if !self.ns[ns].nf.tracking() {
+            return Some(pkt);
+        }
+        self.nf_post_routing_tracked(ns, in_dev, out, nexthop, pkt)
+    }
+
+    fn nf_post_routing_tracked(
         &mut self,
         ns: NsId,
         in_dev: Option<DevId>,
@@ -182,9 +207,6 @@ impl World {
         nexthop: Ipv4Addr,
         mut pkt: Pkt,
     ) -> Option<Pkt> {
-        if !self.ns[ns].nf.tracking() {
-            return Some(pkt);
-        }
         let r = self
             .nf_nat(
                 ns,
