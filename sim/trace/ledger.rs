@@ -54,7 +54,9 @@ impl LiveSet {
         }
         *word &= !bit;
         self.len -= 1;
-        while self.words.front() == Some(&0) {
+        // The last word stays, empty or not: the next ids fall in it, and a window that
+        // emptied and refilled with every packet would reallocate each time.
+        while self.words.len() > 1 && self.words.front() == Some(&0) {
             self.words.pop_front();
             self.base += 1;
         }
