@@ -306,6 +306,7 @@ impl World {
         self.ns[ns].count("IpOutRequests");
         let (mut out, mut nexthop, mut mtu) = (out, nexthop, mtu);
         if !self.ns[ns].nf.tracking() {
+            // All the OUTPUT hook does without conntrack; only NAT can change the destination.
             pkt.ct = None;
         } else {
             let before = Ipv4Repr::peek(&pkt.data).map(|(_, d, _)| d);
