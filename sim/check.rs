@@ -403,13 +403,12 @@ fn classify(base: &World, w: &World, app: usize) -> Cell {
     if drop.is_none() {
         // Nothing came back and nothing was dropped: did a netns fail to route the answer?
         // The fork started from `base`, so any increase is this pair's doing.
-        let key = "IpOutNoRoutes";
-        if let Some(ns) = (0..w.ns.len()).find(|&i| w.ns[i].counter(key) > base.ns[i].counter(key))
-        {
+        let key = crate::netns::nstat::Nstat::IpOutNoRoutes;
+        if let Some(ns) = (0..w.ns.len()).find(|&i| w.ns[i].nstat(key) > base.ns[i].nstat(key)) {
             let name = &w.ns[ns].name;
             cell.result = Verdict::Noroute;
             cell.place = Some(name.clone());
-            cell.text = format!("no route back @ {name} ({key})");
+            cell.text = format!("no route back @ {name} ({})", key.name());
         }
     }
     if let Some((d, _)) = drop {

@@ -841,7 +841,8 @@ impl<'a> Journeys<'a> {
         let _ = writeln!(
             why,
             "  The packet dies at the input of {dev}, before any local delivery or ICMP processing: drop reason IP_RPFILTER, and {node}'s TcpExtIPReversePathFilter counts it ({} by the end of the run).",
-            self.w.ns[ns].counter("TcpExtIPReversePathFilter")
+            self.w.ns[ns]
+                .nstat(crate::netns::nstat::Nstat::TcpExtIPReversePathFilter)
         );
         // `ip_handle_martian_source()` logs only with log_martians (all or the device).
         let dst = steps.iter().rev().find_map(|s| match s.kind {

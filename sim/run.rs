@@ -2,6 +2,7 @@
 //! traces and tables atomically (a failed write leaves no half-written trace behind).
 
 use crate::error::Error;
+use crate::netns::nstat::Nstat;
 use crate::scenario::{self, Built, Outcome};
 use crate::trace::pcap::{write_pcap, write_pcapng_annotated};
 use std::fmt::Write as _;
@@ -87,23 +88,23 @@ pub fn report(r: &RunResult) -> String {
     let _ = writeln!(out, "\ncounters:");
     for (i, n) in w.ns.iter().enumerate() {
         let interesting: Vec<String> = [
-            "TcpExtIPReversePathFilter",
-            "IpExtInNoRoutes",
-            "IpOutNoRoutes",
-            "IpInAddrErrors",
-            "IpInHdrErrors",
-            "IcmpOutRateLimitHost",
+            Nstat::TcpExtIPReversePathFilter,
+            Nstat::IpExtInNoRoutes,
+            Nstat::IpOutNoRoutes,
+            Nstat::IpInAddrErrors,
+            Nstat::IpInHdrErrors,
+            Nstat::IcmpOutRateLimitHost,
         ]
-        .iter()
-        .filter(|k| w.ns[i].counter(k) > 0)
-        .map(|k| format!("{k} {}", w.ns[i].counter(k)))
+        .into_iter()
+        .filter(|&c| w.ns[i].nstat(c) > 0)
+        .map(|c| format!("{} {}", c.name(), w.ns[i].nstat(c)))
         .collect();
         let _ = writeln!(
             out,
             "  {:<12} IpInDelivers {} IpForwDatagrams {}{}{}",
             n.name,
-            n.counter("IpInDelivers"),
-            n.counter("IpForwDatagrams"),
+            n.nstat(Nstat::IpInDelivers),
+            n.nstat(Nstat::IpForwDatagrams),
             if interesting.is_empty() { "" } else { " " },
             interesting.join(" ")
         );

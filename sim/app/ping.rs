@@ -2,6 +2,7 @@
 //! timing and statistics (R11.3, R11.5), on the virtual clock.
 
 use crate::dev::NsId;
+use crate::netns::nstat::Nstat;
 use crate::packet::{FlowTag, Pkt};
 use crate::stack::icmp::PingInput;
 use crate::stack::ipv4::LocalSend;
@@ -210,8 +211,8 @@ impl World {
             payload: icmp::emit_echo(icmp::ECHO_REQUEST, id, seq, &data),
         };
         self.ip_send_local(ns, dst, send, tag)?;
-        self.ns[ns].count("IcmpOutMsgs");
-        self.ns[ns].count("IcmpOutEchos");
+        self.ns[ns].count(Nstat::IcmpOutMsgs);
+        self.ns[ns].count(Nstat::IcmpOutEchos);
         Ok(())
     }
 

@@ -5,6 +5,7 @@
 
 use crate::dev::DevId;
 use crate::drop::DropReason;
+use crate::netns::nstat::Nstat;
 use crate::packet::Pkt;
 use crate::time::{Duration, Instant};
 use crate::wire::ipv4::{self, Ipv4Error, Ipv4Repr, IP_DF};
@@ -51,7 +52,7 @@ pub struct Defrag {
     /// A queue was created or restarted: call `expire` for this key at this instant.
     pub timer: Option<(FragKey, Instant)>,
     /// SNMP counters to bump, as `nstat` names them.
-    pub counters: Vec<&'static str>,
+    pub counters: Vec<Nstat>,
     /// With `complete`: its largest fragment, header included (`IPCB(skb)->frag_max_size`).
     pub frag_max_size: u32,
 }
@@ -69,7 +70,7 @@ pub struct Expired {
     pub rest: Vec<Pkt>,
     /// Device the latest queued fragment came in on (`qp->iif`).
     pub iif: Option<DevId>,
-    pub counters: [&'static str; 2],
+    pub counters: [Nstat; 2],
 }
 
 /// A queued fragment: `pkt.data` is the packet as received (the kernel trims it to
@@ -241,7 +242,7 @@ impl FragQueues {
                 return d;
             }
         };
-        d.counters.push("IpReasmReqds");
+        d.counters.push(Nstat::IpReasmReqds);
         let key = FragKey {
             saddr: ip.src,
             daddr: ip.dst,
@@ -262,7 +263,7 @@ impl FragQueues {
             *rid = rid.wrapping_add(1);
             let start = std::mem::replace(&mut q.rid, *rid);
             if !q.runs.is_empty() && rid.wrapping_sub(start) > self.ipfrag_max_dist {
-                d.counters.push("IpReasmFails");
+                d.counters.push(Nstat::IpReasmFails);
                 for f in q.take_frags() {
                     d.dropped.push((f.pkt, DropReason::FragTooFar));
                 }
@@ -314,7 +315,7 @@ impl FragQueues {
                     d
                 }
                 Insert::Overlap => {
-                    d.counters.push("IpExtReasmOverlaps");
+                    d.counters.push(Nstat::IpExtReasmOverlaps);
                     self.discard_qp(key, frag.pkt, d)
                 }
             };
@@ -338,7 +339,7 @@ impl FragQueues {
 
     /// `discard_qp`: kill the queue, drop `pkt` and everything queued.
     fn discard_qp(&mut self, key: FragKey, pkt: Pkt, mut d: Defrag) -> Defrag {
-        d.counters.push("IpReasmFails");
+        d.counters.push(Nstat::IpReasmFails);
         d.dropped.push((pkt, DropReason::NotSpecified));
         for f in self.kill(key, &mut d) {
             d.dropped.push((f.pkt, DropReason::NotSpecified));
@@ -378,7 +379,7 @@ impl FragQueues {
         let head_ihl = frags.first().map_or(0, |f| f.ihl);
         let total = head_ihl as u32 + data_len;
         if ecn == 0xff || total > IP_MAX_LEN || frags.is_empty() {
-            d.counters.push("IpReasmFails");
+            d.counters.push(Nstat::IpReasmFails);
             for f in frags {
                 d.dropped.push((f.pkt, DropReason::NotSpecified));
             }
@@ -403,7 +404,7 @@ impl FragQueues {
         let frag_off = if df { IP_DF } else { 0 };
         data[6..8].copy_from_slice(&frag_off.to_be_bytes());
         ipv4::refresh_checksum(&mut data);
-        d.counters.push("IpReasmOKs");
+        d.counters.push(Nstat::IpReasmOKs);
         d.frag_max_size = frag_max_size;
         d.complete = carrier.map(|p| Pkt { data, ..p });
         d
@@ -429,7 +430,7 @@ impl FragQueues {
             head,
             rest: frags.map(|f| f.pkt).collect(),
             iif,
-            counters: ["IpReasmFails", "IpReasmTimeout"],
+            counters: [Nstat::IpReasmFails, Nstat::IpReasmTimeout],
         })
     }
 
@@ -527,14 +528,14 @@ mod tests {
         let d = fq.add(T0, DEV, frag(1, 7, 0, true, &m[..32]));
         assert!(queued(&d));
         assert_eq!(d.timer, Some((key(7), T0 + IPFRAG_TIME)));
-        assert_eq!(d.counters, ["IpReasmReqds"]);
+        assert_eq!(d.counters, [Nstat::IpReasmReqds]);
         assert_eq!(fq.held(), 1);
         let d = fq.add(T0, DEV, frag(2, 7, 32, false, &m[32..]));
         let whole = d.complete.expect("complete");
         assert_eq!(whole.id, 2);
         assert_eq!(ids(&d.consumed), [1]);
         assert!(d.dropped.is_empty() && d.timer.is_none());
-        assert_eq!(d.counters, ["IpReasmReqds", "IpReasmOKs"]);
+        assert_eq!(d.counters, [Nstat::IpReasmReqds, Nstat::IpReasmOKs]);
         let mut want = frag(0, 7, 0, false, &m).data;
         want[6..8].copy_from_slice(&[0, 0]);
         ipv4::refresh_checksum(&mut want);
@@ -607,7 +608,7 @@ mod tests {
         fq.add(T0, DEV, frag(1, 7, 0, true, &m[..32]));
         let d = fq.add(T0, DEV, frag(2, 7, 0, true, &m[..32]));
         assert_eq!(drops(&d), [(2, DropReason::DupFrag)]);
-        assert_eq!(d.counters, ["IpReasmReqds"]);
+        assert_eq!(d.counters, [Nstat::IpReasmReqds]);
         let d = fq.add(T0, DEV, frag(3, 7, 32, false, &m[32..]));
         assert_eq!(d.complete.map(|p| p.id), Some(3));
         assert_eq!(ids(&d.consumed), [1]);
@@ -639,7 +640,11 @@ mod tests {
         let d = fq.add(T0, DEV, frag(4, 7, 8, true, &m[8..24]));
         assert_eq!(
             d.counters,
-            ["IpReasmReqds", "IpExtReasmOverlaps", "IpReasmFails"]
+            [
+                Nstat::IpReasmReqds,
+                Nstat::IpExtReasmOverlaps,
+                Nstat::IpReasmFails
+            ]
         );
         let mut got = drops(&d);
         got.sort();
@@ -725,7 +730,11 @@ mod tests {
                 [(2, DropReason::NotSpecified), (1, DropReason::NotSpecified)],
                 "case {i}"
             );
-            assert_eq!(d.counters, ["IpReasmReqds", "IpReasmFails"], "case {i}");
+            assert_eq!(
+                d.counters,
+                [Nstat::IpReasmReqds, Nstat::IpReasmFails],
+                "case {i}"
+            );
             assert_eq!((fq.held(), d.timer), (0, None), "case {i}");
         }
     }
@@ -741,7 +750,7 @@ mod tests {
         let d = fq.add(T0, DEV, frag(3, 7, 65528, false, &big[..16]));
         assert!(d.complete.is_none());
         assert_eq!(d.dropped.len(), 3);
-        assert_eq!(d.counters, ["IpReasmReqds", "IpReasmFails"]);
+        assert_eq!(d.counters, [Nstat::IpReasmReqds, Nstat::IpReasmFails]);
     }
 
     #[test]
@@ -758,7 +767,7 @@ mod tests {
         let d = fq.add(T0, DEV, frag_tos(2, 7, 32, false, 0x03, &m[32..]));
         assert!(d.complete.is_none());
         assert_eq!(d.dropped.len(), 2);
-        assert_eq!(d.counters, ["IpReasmReqds", "IpReasmFails"]);
+        assert_eq!(d.counters, [Nstat::IpReasmReqds, Nstat::IpReasmFails]);
     }
 
     #[test]
@@ -796,7 +805,7 @@ mod tests {
         assert_eq!(ids(&e.rest), [1]);
         assert_eq!(
             (e.iif, e.counters),
-            (Some(5), ["IpReasmFails", "IpReasmTimeout"])
+            (Some(5), [Nstat::IpReasmFails, Nstat::IpReasmTimeout])
         );
         let e = fq.expire(T0 + IPFRAG_TIME, key(8)).expect("expired");
         assert!(e.head.is_none());
@@ -843,7 +852,7 @@ mod tests {
             if too_far {
                 assert_eq!(drops(&d), [(1, DropReason::FragTooFar)]);
                 assert_eq!(d.timer, Some((key(7), t1 + IPFRAG_TIME)));
-                assert_eq!(d.counters, ["IpReasmReqds", "IpReasmFails"]);
+                assert_eq!(d.counters, [Nstat::IpReasmReqds, Nstat::IpReasmFails]);
                 assert!(d.complete.is_none());
                 let e = fq
                     .expire(t1 + IPFRAG_TIME, key(7))

@@ -6,48 +6,12 @@ pub mod frag;
 pub mod ident;
 pub mod nat;
 pub mod neigh;
+pub mod nstat;
 
 use crate::dev::{DevConf, DevId};
 use crate::time::Instant;
 use std::collections::BTreeMap;
 use std::net::Ipv4Addr;
-
-/// Per-netns counters, named as `nstat` prints them. A netns bumps a dozen distinct counters,
-/// each from a string literal, so a short list found by the literal's address (its text when
-/// the address differs) is cheaper on the per-packet path than a map keyed by text.
-#[derive(Clone, Debug, Default)]
-pub struct Counters(Vec<(&'static str, u64)>);
-
-impl Counters {
-    pub fn new() -> Self {
-        Self::default()
-    }
-
-    fn position(&self, name: &str) -> Option<usize> {
-        self.0
-            .iter()
-            .position(|(k, _)| std::ptr::eq(k.as_ptr(), name.as_ptr()) && k.len() == name.len())
-            .or_else(|| self.0.iter().position(|(k, _)| *k == name))
-    }
-
-    pub fn bump(&mut self, name: &'static str) {
-        match self.position(name) {
-            Some(i) => self.0[i].1 += 1,
-            None => self.0.push((name, 1)),
-        }
-    }
-
-    pub fn get(&self, name: &str) -> Option<u64> {
-        self.position(name).map(|i| self.0[i].1)
-    }
-
-    /// The counters by name, as `nstat` lists them.
-    pub fn sorted(&self) -> Vec<(&'static str, u64)> {
-        let mut v = self.0.clone();
-        v.sort_unstable();
-        v
-    }
-}
 
 /// An inet_peer's token bucket (shared by `ip_error()` and the ICMP limiter, R3.6), in ns.
 #[derive(Clone, Copy, Debug)]
@@ -71,7 +35,7 @@ pub struct Netns {
     pub neigh: neigh::NeighTable,
     pub conf_all: DevConf,
     pub conf_default: DevConf,
-    pub counters: Counters,
+    pub counters: nstat::Counters,
     pub ident: ident::IpIdent,
     pub peers: BTreeMap<Ipv4Addr, PeerBucket>,
     /// Global ICMP limiter (`icmp_global_allow`): tokens in ns of credit, refilled 1/ms.
@@ -138,7 +102,7 @@ impl Netns {
             neigh: neigh::NeighTable::default(),
             conf_all: DevConf::default(),
             conf_default: DevConf::default(),
-            counters: Counters::new(),
+            counters: Default::default(),
             ident: ident::IpIdent::new(ident_key, ident_seed),
             flow_hash_seed: 0,
             frag: frag::FragQueues::default(),
@@ -158,12 +122,18 @@ impl Netns {
         }
     }
 
-    pub fn count(&mut self, name: &'static str) {
-        self.counters.bump(name);
+    #[inline]
+    pub fn count(&mut self, c: nstat::Nstat) {
+        self.counters.bump(c);
     }
 
+    pub fn nstat(&self, c: nstat::Nstat) -> u64 {
+        self.counters.get(c)
+    }
+
+    /// A counter by its `nstat` name (0 for a name sim does not keep).
     pub fn counter(&self, name: &str) -> u64 {
-        self.counters.get(name).unwrap_or(0)
+        nstat::Nstat::from_name(name).map_or(0, |c| self.counters.get(c))
     }
 
     pub fn table(&self, id: u32) -> &fib::Table {

@@ -1207,6 +1207,17 @@ mod tests {
     use super::*;
 
     #[test]
+    fn every_counter_compared_is_one_sim_keeps() {
+        // Compared by name with the kernel's: a name sim does not keep would compare 0.
+        for name in COUNTERS {
+            assert!(
+                crate::netns::nstat::Nstat::from_name(name).is_some(),
+                "{name}"
+            );
+        }
+    }
+
+    #[test]
     fn ping_output_becomes_one_outcome_per_request() {
         // iputils 20221126 as the kernel run prints it (`ping -n`).
         let out = "PING 10.0.2.2 (10.0.2.2) 56(84) bytes of data.\n\

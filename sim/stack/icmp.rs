@@ -4,6 +4,7 @@
 use crate::dev::{DevId, DevKind, NsId};
 use crate::drop::DropReason;
 use crate::netns::fib::RouteType;
+use crate::netns::nstat::Nstat;
 use crate::netns::PeerBucket;
 use crate::packet::Pkt;
 use crate::time::Instant;
@@ -63,13 +64,13 @@ impl World {
         let ns = self.devs[dev].ns;
         let body = &pkt.data[ip.header_len..];
         let Some(m) = IcmpRepr::parse(body) else {
-            self.ns[ns].count("IcmpInCsumErrors");
+            self.ns[ns].count(Nstat::IcmpInCsumErrors);
             return self.drop_pkt(dev, pkt, DropReason::IcmpCsum);
         };
-        self.ns[ns].count("IcmpInMsgs");
+        self.ns[ns].count(Nstat::IcmpInMsgs);
         match m.icmp_type {
             icmp::ECHO_REQUEST => {
-                self.ns[ns].count("IcmpInEchos");
+                self.ns[ns].count(Nstat::IcmpInEchos);
                 if bcast {
                     // icmp_echo_ignore_broadcasts=1: consumed without an answer.
                     return self.deliver(pkt);
@@ -143,7 +144,7 @@ impl World {
         (req_id, req_dev): (u64, DevId),
     ) {
         let Ok(rt) = self.route_output(ns, req.src, Some(req.dst), None) else {
-            self.ns[ns].count("IpOutNoRoutes");
+            self.ns[ns].count(Nstat::IpOutNoRoutes);
             return;
         };
         let now = self.now();
@@ -165,8 +166,8 @@ impl World {
         }
         .packet(&icmp_bytes);
         // `__ip_make_skb` -> `icmp_out_count`: every ICMP message built locally.
-        self.ns[ns].count("IcmpOutMsgs");
-        self.ns[ns].count("IcmpOutEchoReps");
+        self.ns[ns].count(Nstat::IcmpOutMsgs);
+        self.ns[ns].count(Nstat::IcmpOutEchoReps);
         let pkt = self.new_pkt(tag, data);
         self.note_caused(req_id, req_dev, pkt.id, Cause::EchoReply);
         self.note_route_out(pkt.id, &rt, req.src);
@@ -242,7 +243,7 @@ impl World {
         }
         let limited = self.icmp_mask_limited(ns, icmp_type, code);
         if limited && !self.icmp_global_allow(ns) {
-            self.ns[ns].count("IcmpOutRateLimitGlobal");
+            self.ns[ns].count(Nstat::IcmpOutRateLimitGlobal);
             return;
         }
         let saddr = if self.is_local_addr(ns, ip.dst) {
@@ -259,7 +260,7 @@ impl World {
             && !matches!(self.devs[rt.dev].kind, DevKind::Loopback)
             && !self.icmp_xrlim_allow(ns, ip.src)
         {
-            self.ns[ns].count("IcmpOutRateLimitHost");
+            self.ns[ns].count(Nstat::IcmpOutRateLimitHost);
             return;
         }
         let src = if rt.src.is_unspecified() {
@@ -285,10 +286,10 @@ impl World {
             dst: ip.src,
         }
         .packet(&msg);
-        self.ns[ns].count("IcmpOutMsgs");
+        self.ns[ns].count(Nstat::IcmpOutMsgs);
         match icmp_type {
-            icmp::DEST_UNREACH => self.ns[ns].count("IcmpOutDestUnreachs"),
-            icmp::TIME_EXCEEDED => self.ns[ns].count("IcmpOutTimeExcds"),
+            icmp::DEST_UNREACH => self.ns[ns].count(Nstat::IcmpOutDestUnreachs),
+            icmp::TIME_EXCEEDED => self.ns[ns].count(Nstat::IcmpOutTimeExcds),
             _ => {}
         }
         let pkt = self.new_pkt(orig.tag, data);

@@ -5,6 +5,7 @@ use super::route::SourceError;
 use crate::dev::{DevId, DevKind, NsId};
 use crate::drop::DropReason;
 use crate::netns::fib::{Flow, RouteType};
+use crate::netns::nstat::Nstat;
 use crate::packet::Pkt;
 use crate::trace::journal::{Cause, StepKind};
 use crate::wire::icmp;
@@ -19,18 +20,18 @@ impl World {
         if pkt_type == PktType::Otherhost {
             return self.drop_pkt(dev, pkt, DropReason::Otherhost);
         }
-        self.ns[ns].count("IpInReceives");
+        self.ns[ns].count(Nstat::IpInReceives);
         let ip = match Ipv4Repr::parse(&pkt.data) {
             Ok(ip) => ip,
             Err(e) => {
                 let reason = match e {
                     Ipv4Error::Truncated => DropReason::PktTooSmall,
                     Ipv4Error::BadHeader => {
-                        self.ns[ns].count("IpInHdrErrors");
+                        self.ns[ns].count(Nstat::IpInHdrErrors);
                         DropReason::IpInhdr
                     }
                     Ipv4Error::BadChecksum => {
-                        self.ns[ns].count("IpInCsumErrors");
+                        self.ns[ns].count(Nstat::IpInCsumErrors);
                         DropReason::IpCsum
                     }
                 };
@@ -100,7 +101,7 @@ impl World {
             }
             _ if !forwarding => {
                 // R1.5: not for us and forwarding off on the input device: silent drop.
-                self.ns[ns].count("IpInAddrErrors");
+                self.ns[ns].count(Nstat::IpInAddrErrors);
                 self.drop_pkt(dev, pkt, DropReason::IpInaddrerrors)
             }
             None => self.route_error(dev, pkt_type, ip, pkt, RouteType::Throw),
@@ -131,7 +132,7 @@ impl World {
         let ns = self.devs[dev].ns;
         match e {
             SourceError::Rpfilter => {
-                self.ns[ns].count("TcpExtIPReversePathFilter");
+                self.ns[ns].count(Nstat::TcpExtIPReversePathFilter);
                 self.drop_pkt(dev, pkt, DropReason::IpRpfilter)
             }
             SourceError::Martian => self.drop_pkt(dev, pkt, DropReason::IpInvalidSource),
@@ -154,7 +155,7 @@ impl World {
             RouteType::Unreachable => (Some(icmp::HOST_UNREACH), DropReason::NotSpecified),
             RouteType::Prohibit => (Some(icmp::PKT_FILTERED), DropReason::NotSpecified),
             _ => {
-                self.ns[ns].count("IpExtInNoRoutes");
+                self.ns[ns].count(Nstat::IpExtInNoRoutes);
                 (Some(icmp::NET_UNREACH), DropReason::IpInnoroutes)
             }
         };
@@ -179,19 +180,19 @@ impl World {
         let ns = self.devs[dev].ns;
         if ip.ttl <= 1 {
             self.note(pkt.id, dev, StepKind::Ttl { ttl: 0 });
-            self.ns[ns].count("IpInHdrErrors");
+            self.ns[ns].count(Nstat::IpInHdrErrors);
             self.icmp_send(dev, PktType::Host, &pkt, icmp::TIME_EXCEEDED, 0, [0; 4]);
             return self.drop_pkt(dev, pkt, DropReason::IpInhdr);
         }
         let mtu = self.devs[out].mtu;
         if ip.df && u32::from(ip.total_len) > mtu {
-            self.ns[ns].count("IpFragFails");
+            self.ns[ns].count(Nstat::IpFragFails);
             self.icmp_frag_needed(dev, &pkt, mtu);
             return self.drop_pkt(dev, pkt, DropReason::PktTooBig);
         }
         ipv4::decrease_ttl(&mut pkt.data);
         self.note(pkt.id, dev, StepKind::Ttl { ttl: ip.ttl - 1 });
-        self.ns[ns].count("IpForwDatagrams");
+        self.ns[ns].count(Nstat::IpForwDatagrams);
         let mtu = self.devs[out].mtu;
         self.ip_output_mtu(ns, Some(dev), out, nexthop, pkt, mtu)
     }
@@ -226,7 +227,7 @@ impl World {
         } else {
             (ip, pkt)
         };
-        self.ns[ns].count("IpInDelivers");
+        self.ns[ns].count(Nstat::IpInDelivers);
         match ip.proto {
             ipv4::PROTO_ICMP => self.icmp_rcv(dev, pkt_type, ip, pkt, bcast),
             ipv4::PROTO_IPIP if !bcast => self.ipip_rcv(dev, pkt_type, ip, pkt),
@@ -303,7 +304,7 @@ impl World {
         pkt.frag_max_size = 0;
         // `__ip_local_out` counts locally generated packets only (Linux 6.18; forwarded ones
         // are IpForwDatagrams), once before any fragmentation. Found by the oracle.
-        self.ns[ns].count("IpOutRequests");
+        self.ns[ns].count(Nstat::IpOutRequests);
         let (mut out, mut nexthop, mut mtu) = (out, nexthop, mtu);
         if !self.ns[ns].nf.tracking() {
             // All the OUTPUT hook does without conntrack; only NAT can change the destination.
@@ -351,14 +352,14 @@ impl World {
         if pkt.data.len() > frag_mtu as usize && !matches!(self.devs[out].kind, DevKind::Loopback) {
             match ipv4::fragment(&pkt.data, frag_mtu) {
                 Ok(frags) => {
-                    self.ns[ns].count("IpFragOKs");
+                    self.ns[ns].count(Nstat::IpFragOKs);
                     // The first fragment is the original packet; the others are new skbs
                     // carrying the same flow tag.
                     let tag = pkt.tag;
                     let first_id = pkt.id;
                     let mut pkt = Some(pkt);
                     for f in frags {
-                        self.ns[ns].count("IpFragCreates");
+                        self.ns[ns].count(Nstat::IpFragCreates);
                         let p = match pkt.take() {
                             Some(mut p) => {
                                 p.data = f;
@@ -376,12 +377,12 @@ impl World {
                 }
                 Err(ipv4::FragError::DontFragment) => {
                     // `ip_fragment`: DF and too big for the device: the sender is told.
-                    self.ns[ns].count("IpFragFails");
+                    self.ns[ns].count(Nstat::IpFragFails);
                     self.icmp_frag_needed(out, &pkt, mtu);
                     return self.drop_pkt(out, pkt, DropReason::PktTooBig);
                 }
                 Err(_) => {
-                    self.ns[ns].count("IpFragFails");
+                    self.ns[ns].count(Nstat::IpFragFails);
                     return self.drop_pkt(out, pkt, DropReason::PktTooBig);
                 }
             }
@@ -414,7 +415,7 @@ impl World {
         let rt = self
             .route_output(ns, daddr, build.src, None)
             .inspect_err(|_| {
-                self.ns[ns].count("IpOutNoRoutes");
+                self.ns[ns].count(Nstat::IpOutNoRoutes);
             })?;
         let now = self.now();
         let src = rt.src;

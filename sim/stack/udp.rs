@@ -4,6 +4,7 @@
 
 use crate::dev::{DevId, DevKind, NsId};
 use crate::drop::DropReason;
+use crate::netns::nstat::Nstat;
 use crate::packet::Pkt;
 use crate::stack::ipv4::LocalSend;
 use crate::stack::route::OutError;
@@ -35,11 +36,11 @@ impl World {
         let u = match UdpRepr::parse(ip.src, ip.dst, body) {
             Ok(u) => u,
             Err(e) => {
-                self.ns[ns].count("UdpInErrors");
+                self.ns[ns].count(Nstat::UdpInErrors);
                 let reason = match e {
                     UdpError::Truncated => DropReason::PktTooSmall,
                     UdpError::BadChecksum => {
-                        self.ns[ns].count("UdpInCsumErrors");
+                        self.ns[ns].count(Nstat::UdpInCsumErrors);
                         DropReason::UdpCsum
                     }
                 };
@@ -57,13 +58,13 @@ impl World {
             });
         if !vxlan && app.is_none() {
             // Broadcasts get no ICMP (`__udp4_lib_mcast_deliver` finds no socket either).
-            self.ns[ns].count("UdpNoPorts");
+            self.ns[ns].count(Nstat::UdpNoPorts);
             if !bcast {
                 self.icmp_unreach(dev, pkt_type, &pkt, icmp::PORT_UNREACH);
             }
             return self.drop_pkt(dev, pkt, DropReason::NoSocket);
         }
-        self.ns[ns].count("UdpInDatagrams");
+        self.ns[ns].count(Nstat::UdpInDatagrams);
         let start = ip.header_len + udp::HEADER_LEN;
         let end = ip.header_len + usize::from(u.len);
         if let Some(app) = app {
@@ -124,7 +125,10 @@ impl World {
             df_if_fits: true,
             payload: d,
         };
-        self.ip_send_local(ns, dst.0, send, None)
+        self.ip_send_local(ns, dst.0, send, None)?;
+        // `udp_send_skb`: counted once IP took it (a route error is counted as IpOutNoRoutes).
+        self.ns[ns].count(Nstat::UdpOutDatagrams);
+        Ok(())
     }
 
     /// Binds `port` in `ns` for application `app`; None when the port is taken (EADDRINUSE).
