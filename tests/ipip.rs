@@ -192,6 +192,12 @@ fn every_packet_is_delivered_dropped_or_still_in_flight() {
     }
 }
 
+/// Runs an `ip` command in a netns of a built world, as a scheduled change would.
+fn ip(w: &mut sim::world::World, ns: usize, cmd: &str) {
+    let c = sim::iproute::parse_command(cmd).unwrap();
+    w.apply_command(ns, &c).unwrap();
+}
+
 #[test]
 fn a_route_change_reaches_lookups_made_before_it() {
     // The FIB cache: a lookup cached before `ip route replace` must not answer after it.
@@ -201,18 +207,15 @@ fn a_route_change_reaches_lookups_made_before_it() {
     let dst = "10.42.2.11".parse().unwrap();
     // Enough routes that lookups go through the cache (small tables are scanned).
     for i in 1..=10 {
-        let cmd = sim::iproute::parse_command(&format!("ip route add 192.0.2.{i} dev eth0"));
-        w.apply_command(node1, &cmd.unwrap()).unwrap();
+        ip(w, node1, &format!("ip route add 192.0.2.{i} dev eth0"));
     }
     let before = w.route_output(node1, dst, None, None).unwrap();
     assert_eq!(before.nexthop.to_string(), "10.211.55.6");
-    let cmd = sim::iproute::parse_command("ip route replace 10.42.2.0/26 dev eth0").unwrap();
-    w.apply_command(node1, &cmd).unwrap();
+    ip(w, node1, "ip route replace 10.42.2.0/26 dev eth0");
     let after = w.route_output(node1, dst, None, None).unwrap();
     assert_eq!(after, w.route_output_uncached(node1, dst, None).unwrap());
     assert_eq!(after.nexthop, dst, "the new route is on-link");
-    let cmd = sim::iproute::parse_command("ip route del 10.42.2.0/26 dev eth0").unwrap();
-    w.apply_command(node1, &cmd).unwrap();
+    ip(w, node1, "ip route del 10.42.2.0/26 dev eth0");
     assert_eq!(w.route_output(node1, dst, None, None).unwrap(), before);
 }
 
@@ -229,8 +232,7 @@ fn the_martian_check_sees_addresses_added_and_removed() {
         ("ip addr del 198.51.100.7/24 dev eth0", true),
         ("ip addr del 198.51.100.7/32 dev tunl0", false),
     ] {
-        let c = sim::iproute::parse_command(cmd).unwrap();
-        w.apply_command(node1, &c).unwrap();
+        ip(w, node1, cmd);
         assert_eq!(w.has_ifaddr(node1, a), has, "after {cmd}");
     }
 }
@@ -255,11 +257,12 @@ fn the_neighbour_layer_sees_a_nexthop_turn_broadcast() {
     assert_ne!(unicast, [0xff; 6], "node2 was resolved during the run");
     assert_eq!(dst_mac(w), unicast);
     let cmd = "ip route add broadcast 10.211.55.6 dev eth0 table local proto kernel scope link";
-    w.apply_command(node1, &sim::iproute::parse_command(cmd).unwrap())
-        .unwrap();
+    ip(w, node1, cmd);
     assert_eq!(dst_mac(w), [0xff; 6]);
-    let cmd = "ip route del broadcast 10.211.55.6 dev eth0 table local";
-    w.apply_command(node1, &sim::iproute::parse_command(cmd).unwrap())
-        .unwrap();
+    ip(
+        w,
+        node1,
+        "ip route del broadcast 10.211.55.6 dev eth0 table local",
+    );
     assert_eq!(dst_mac(w), unicast);
 }
